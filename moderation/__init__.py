@@ -1,0 +1,1 @@
+"""The Fatherland Front's back office: routing, moderation queue, review and supervision."""

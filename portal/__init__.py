@@ -1,0 +1,44 @@
+"""The Hanoi accountability portal: the application factory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+
+from portal.config import ConfigError, flask_config, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+__all__ = ["ConfigError", "create_app"]
+
+
+def create_app(environ: dict[str, str] | None = None,
+               instance_path: str | Path | None = None) -> Flask:
+    """Build the portal from settings in the environment (or `environ`, for tests)."""
+    instance = Path(instance_path or ROOT / "instance")
+    settings = load_settings(instance, environ)
+    app = Flask(
+        __name__,
+        instance_path=str(instance),
+        template_folder=str(ROOT / "templates"),
+        static_folder="static",
+    )
+    app.config.update(flask_config(settings))
+    logging.basicConfig(level=logging.INFO)
+
+    from portal import cli, db, errors, i18n, security
+    from portal.extensions import csrf
+
+    db.init_app(app)
+    csrf.init_app(app)
+    i18n.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+
+    from portal.citizen import blueprint as citizen
+
+    app.register_blueprint(citizen)
+    return app

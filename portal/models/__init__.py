@@ -1,0 +1,31 @@
+"""Every table of the portal, importable from one place (Alembic reads `Base.metadata`)."""
+
+from portal.models.case import (
+    Answer,
+    Assignment,
+    Attachment,
+    Case,
+    CaseEvent,
+    Rating,
+    TransferRequest,
+)
+from portal.models.organisation import Agency, FrontCommittee
+from portal.models.outbox import OutboxMessage
+from portal.models.rules import DeadlineRule, Holiday
+from portal.models.user import User
+
+__all__ = [
+    "Agency",
+    "Answer",
+    "Assignment",
+    "Attachment",
+    "Case",
+    "CaseEvent",
+    "DeadlineRule",
+    "FrontCommittee",
+    "Holiday",
+    "OutboxMessage",
+    "Rating",
+    "TransferRequest",
+    "User",
+]

@@ -1,0 +1,45 @@
+"""Staff accounts: Front moderators and supervisors, agency officers and heads, administrators."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from portal.db import Base, utcnow
+from portal.models.organisation import Agency, FrontCommittee
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(
+            "(role IN ('moderator', 'supervisor') AND front_committee_id IS NOT NULL"
+            " AND agency_id IS NULL)"
+            " OR (role IN ('agency_officer', 'agency_head') AND agency_id IS NOT NULL"
+            " AND front_committee_id IS NULL)"
+            " OR (role = 'admin' AND agency_id IS NULL AND front_committee_id IS NULL)",
+            name="membership_matches_role",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(32))
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), index=True)
+    front_committee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("front_committees.id"), index=True
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Changing it ends every session of the user (it is part of the login id).
+    session_token: Mapped[str] = mapped_column(
+        String(64), default=lambda: secrets.token_urlsafe(32)
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    agency: Mapped[Agency | None] = relationship()
+    front_committee: Mapped[FrontCommittee | None] = relationship()
