@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from flask import Flask
@@ -26,11 +25,10 @@ def create_app(environ: dict[str, str] | None = None,
         static_folder="static",
     )
     app.config.update(flask_config(settings))
-    logging.basicConfig(level=logging.INFO)
-
-    from portal import cli, db, errors, i18n, security
+    from portal import cli, db, errors, i18n, logs, security
     from portal.extensions import csrf
 
+    logs.init_app(app)
     db.init_app(app)
     csrf.init_app(app)
     i18n.init_app(app)

@@ -38,3 +38,21 @@ def init_app(app: Flask) -> None:
     app.add_url_rule("/lang/<code>", "switch_language", switch_language)
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES
     app.jinja_env.globals["current_language"] = select_locale
+    from flask_babel import format_date
+
+    from portal import vocab
+
+    app.jinja_env.globals.update(
+        format_date=format_date,
+        labels={
+            "status": vocab.STATUS_LABELS,
+            "conduct": vocab.CONDUCT_LABELS,
+            "sector": vocab.SECTOR_LABELS,
+            "stage": vocab.DEADLINE_STAGE_LABELS,
+            "outcome": vocab.OUTCOME_LABELS,
+            "reject_reason": vocab.REJECT_REASON_LABELS,
+            "event": vocab.EVENT_LABELS,
+            "deadline_state": vocab.DEADLINE_STATE_LABELS,
+            "reporter_kind": vocab.REPORTER_KIND_LABELS,
+        },
+    )

@@ -215,3 +215,39 @@ REJECT_REASON_LABELS = {
     RejectReason.ABUSIVE: _l("Abusive or false"),
     RejectReason.OTHER: _l("Other reason"),
 }
+
+
+EVENT_LABELS = {
+    "submit": _l("Report received"),
+    "ask_info": _l("The Front asked the reporter for more information"),
+    "provide_info": _l("The reporter answered the Front"),
+    "reject": _l("The Front did not accept the report"),
+    "merge": _l("Merged into another report about the same problem"),
+    "absorb": _l("Another report about the same problem was merged into this one"),
+    "forward": _l("The Front forwarded the case to the agency with its recommendation"),
+    "refer_up": _l("Referred to the city Front committee"),
+    "acknowledge": _l("The agency acknowledged the case"),
+    "assign_officer": _l("The agency named the officer responsible"),
+    "request_extension": _l("The agency asked for more time"),
+    "request_transfer": _l("The agency said another agency is competent"),
+    "approve_transfer": _l("The Front transferred the case to another agency"),
+    "refuse_transfer": _l("The Front refused the transfer: the agency must handle the case"),
+    "answer": _l("The agency answered; the Front is reviewing the answer"),
+    "return_answer": _l("The Front returned the answer to the agency"),
+    "accept_answer": _l("The Front accepted the agency's answer"),
+    "uphold_answer": _l("The Front upheld the answer after the dispute"),
+    "dispute": _l("The reporter said the problem is not solved"),
+    "rate": _l("The reporter rated the result"),
+    "close_unrated": _l("Closed: the rating window ended"),
+    "escalate": _l("Deadline missed: escalated"),
+    "redact": _l("Personal details removed from the text"),
+    "view_identity": _l("Front staff viewed the reporter's identity"),
+}
+
+DEADLINE_STATE_LABELS = {
+    "met": _l("met"),
+    "missed": _l("missed"),
+    "moved": _l("moved"),
+    "running": _l("running"),
+    "overdue": _l("overdue"),
+}

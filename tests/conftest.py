@@ -96,10 +96,11 @@ def runner(app):
 
 @pytest.fixture
 def session(app):
+    # No app context stays pushed: requests made by the test client would share it (and `g`).
     with app.app_context():
         session = new_session()
-        yield session
-        session.close()
+    yield session
+    session.close()
 
 
 @pytest.fixture

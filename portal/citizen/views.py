@@ -1,10 +1,237 @@
+"""The citizen's pages. Thin: forms check input, `portal.lifecycle` and `portal.reports` act."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import (
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from portal import lifecycle, notifications, reports, uploads
 from portal.citizen import blueprint
+from portal.citizen.forms import ReplyForm, ReportForm, TrackForm, agency_choices
+from portal.db import get_session
+from portal.i18n import select_locale
+from portal.lifecycle import Actor, TransitionRefused
+from portal.models import Attachment, Case
+from portal.seed import hanoi_communes
+from portal.tracking import case_view, find_by_code
+from portal.vocab import (
+    CONDUCT_EXAMPLES,
+    CONDUCT_LABELS,
+    DEADLINE_STAGE_LABELS,
+    DEFAULT_DEADLINE_DAYS,
+)
 
-
-def csrf_failure_for(endpoint):
-    return None
+TRACKED = "tracked_cases"  # ids of the cases whose code was entered in this session
+ISSUED_TOKENS = "report_tokens"  # one-time tokens of the report forms handed out
+MAX_TRACKED = 20
 
 
 @blueprint.get("/")
 def home():
-    return "ok"
+    return render_template("citizen/home.html", conducts=CONDUCT_LABELS, examples=CONDUCT_EXAMPLES,
+                           stages=DEADLINE_STAGE_LABELS, days=DEFAULT_DEADLINE_DAYS)
+
+
+def _issue_token() -> str:
+    token = secrets.token_urlsafe(24)
+    session[ISSUED_TOKENS] = [*session.get(ISSUED_TOKENS, [])[-9:], token]
+    return token
+
+
+def _report_form(form: ReportForm | None = None) -> ReportForm:
+    form = form or ReportForm()
+    form.agency_id.choices = agency_choices(select_locale())
+    form.ward_code.choices = [("", _("— not in Hanoi or not known —"))] + [
+        (c.code, c.name) for c in hanoi_communes()]
+    return form
+
+
+def _render_report(form: ReportForm, status: int = 200, notice: str | None = None):
+    return render_template("citizen/report.html", form=form, notice=notice,
+                           max_files=uploads.MAX_FILES,
+                           max_mb=uploads.MAX_FILE_BYTES // (1024 * 1024)), status
+
+
+@blueprint.get("/report")
+def report():
+    form = _report_form()
+    form.submission_token.data = _issue_token()
+    return _render_report(form)
+
+
+@blueprint.post("/report")
+def report_submit():
+    form = _report_form()
+    db = get_session()
+    token = form.submission_token.data or ""
+    existing = db.scalar(select(Case).where(Case.submission_token == token)) if token else None
+    if existing is not None:
+        return _already_received(existing)
+    if token not in session.get(ISSUED_TOKENS, []):
+        form.submission_token.data = _issue_token()
+        form.validate()  # show every other problem at once
+        return _render_report(form, 400, notice=_(
+            "This form has expired or was already sent. What you typed is kept below; "
+            "attach your files again and send it once more."))
+
+    files = [f for f in request.files.getlist(form.evidence.name) if f.filename]
+    if not form.validate():
+        return _render_report(form, 400, notice=_files_lost_notice(files))
+    try:
+        checked = uploads.check_files(files)
+    except uploads.UploadError as error:
+        form.evidence.errors = [error.message]
+        return _render_report(form, 400, notice=_files_lost_notice(files))
+
+    outcome = reports.create(db, form, checked, token, select_locale(),
+                             current_app.config["PORTAL_SETTINGS"].upload_dir)
+    if outcome.duplicate is not None:
+        return _already_received(outcome.duplicate)
+    session[ISSUED_TOKENS] = [t for t in session.get(ISSUED_TOKENS, []) if t != token]
+    _remember_case(outcome.case.id)
+    session["receipt"] = {"case_id": outcome.case.id, "code": outcome.code}
+    notifications.deliver_pending()
+    return redirect(url_for("citizen.receipt"), 303)
+
+
+def _files_lost_notice(files) -> str | None:
+    if not files:
+        return None
+    return _("Please check the fields marked below. For your safety the files you chose were "
+             "not kept: attach them again before sending.")
+
+
+def _already_received(case: Case):
+    receipt = session.get("receipt")
+    if receipt and receipt.get("case_id") == case.id:
+        return redirect(url_for("citizen.receipt"), 303)
+    return render_template("citizen/already_received.html", case=case), 200
+
+
+@blueprint.get("/report/received")
+def receipt():
+    receipt = session.pop("receipt", None)
+    if not receipt:
+        return redirect(url_for("citizen.track"))
+    case = get_session().get(Case, receipt["case_id"])
+    if case is None:
+        abort(404)
+    return render_template("citizen/receipt.html", case=case, code=receipt["code"])
+
+
+def csrf_failure_for(endpoint: str | None):
+    """A report whose CSRF token expired is shown again with what was typed, not a bare error."""
+    if endpoint != "citizen.report_submit":
+        return None
+    form = _report_form(ReportForm(meta={"csrf": False}))
+    form.submission_token.data = _issue_token()
+    form.validate()
+    return _render_report(form, 400, notice=_(
+        "This form has expired or was not sent from this site. What you typed is kept below; "
+        "attach your files again and send it once more."))
+
+
+# -- tracking ---------------------------------------------------------------------------------
+
+
+def _remember_case(case_id: int) -> None:
+    tracked = [i for i in session.get(TRACKED, []) if i != case_id]
+    session[TRACKED] = [*tracked[-(MAX_TRACKED - 1):], case_id]
+
+
+def get_tracked_case(reference: str) -> Case:
+    """The case behind a reference, if this session proved it holds the tracking code; else 404."""
+    try:
+        case_id = int(reference.rsplit("-", 1)[1])
+    except (IndexError, ValueError):
+        abort(404)
+    if case_id not in session.get(TRACKED, []):
+        abort(404)
+    case = get_session().get(Case, case_id)
+    if case is None or case.reference != reference:
+        abort(404)
+    return case
+
+
+@blueprint.route("/track", methods=["GET", "POST"])
+def track():
+    form = TrackForm()
+    if form.validate_on_submit():
+        case = find_by_code(get_session(), form.code.data)
+        if case is not None:
+            _remember_case(case.id)
+            return redirect(url_for("citizen.tracked_case", reference=case.reference), 303)
+        form.code.errors.append(_l("No report has this tracking code. Check it and try again."))
+    tracked = []
+    if session.get(TRACKED):
+        tracked = get_session().scalars(
+            select(Case).where(Case.id.in_(session[TRACKED])).order_by(Case.id.desc())).all()
+    status = 400 if form.errors else 200
+    return render_template("citizen/track.html", form=form, tracked=tracked), status
+
+
+@blueprint.get("/track/<reference>")
+def tracked_case(reference: str):
+    case = get_tracked_case(reference)
+    view = case_view(get_session(), case)
+    reply_form = ReplyForm(version=case.version)
+    return render_template("citizen/case.html", view=view, case=case, reply_form=reply_form)
+
+
+@blueprint.post("/track/<reference>/reply")
+def reply(reference: str):
+    case = get_tracked_case(reference)
+    form = ReplyForm()
+    db = get_session()
+    if form.validate_on_submit():
+        try:
+            lifecycle.provide_info(db, case, Actor.reporter(case.id), reply=form.reply.data,
+                                   expected_version=_int(form.version.data))
+        except TransitionRefused as refused:
+            db.rollback()
+            form.reply.errors.append(refused.message)
+        else:
+            db.commit()
+            notifications.deliver_pending()
+            return redirect(url_for("citizen.tracked_case", reference=case.reference), 303)
+    view = case_view(db, case)
+    return render_template("citizen/case.html", view=view, case=case, reply_form=form), 400
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@blueprint.get("/track/<reference>/files/<int:attachment_id>")
+def attachment(reference: str, attachment_id: int):
+    case = get_tracked_case(reference)
+    item = get_session().get(Attachment, attachment_id)
+    if item is None or item.case_id != case.id or item.uploaded_by != "reporter":
+        abort(404)
+    path = uploads.path_for(current_app.config["PORTAL_SETTINGS"].upload_dir, item.stored_name)
+    if not path.exists():
+        abort(404)
+    return send_file(path, mimetype=item.content_type, as_attachment=True,
+                     download_name=item.original_name, max_age=0)
+
+
+@blueprint.post("/track/forget")
+def forget():
+    session.pop(TRACKED, None)
+    return redirect(url_for("citizen.track"), 303)

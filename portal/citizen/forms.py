@@ -1,0 +1,174 @@
+"""The citizen's forms. Each check that needs the database lives in a `validate_<field>`."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    MultipleFileField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+    ValidationError,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+
+from portal.db import get_session
+from portal.lifecycle import TRACKING_ALPHABET, normalise_tracking_code
+from portal.models import Agency
+from portal.vocab import CONDUCT_LABELS, REPORTER_KIND_LABELS, SECTOR_LABELS, ReporterKind
+
+# C0 control characters other than tab and newline: PostgreSQL refuses NUL, and none belong in a report.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(value):
+    if isinstance(value, str):
+        return _CONTROL.sub("", value).replace("\r\n", "\n").strip()
+    return value
+
+
+def to_int_or_none(value):
+    """A select's value as an id; anything that is not a number becomes None (and fails validation)."""
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+_MARKUP = re.compile(r"<\s*/?\s*[a-zA-Z!?][^>]*>")
+
+
+def plain_text(_form, field):
+    """Reports are plain text: markup is refused rather than silently stored."""
+    match = _MARKUP.search(field.data or "")
+    if match:
+        raise ValidationError(_l("Write plain text: remove the code “%(tag)s”.",
+                                 tag=match.group(0)[:40]))
+
+
+TEXT = {"filters": [clean_text]}
+
+
+class ReportForm(FlaskForm):
+    agency_id = SelectField(_l("Agency you are reporting"), coerce=to_int_or_none,
+                            validate_choice=False,
+                            validators=[InputRequired(_l("Choose the agency you are reporting."))])
+    conduct = RadioField(_l("What went wrong"), choices=list(CONDUCT_LABELS.items()),
+                         validate_choice=False,
+                         validators=[InputRequired(_l("Choose what went wrong."))])
+    sector = SelectField(_l("Area of work"), choices=list(SECTOR_LABELS.items()),
+                         validate_choice=False,
+                         validators=[InputRequired(_l("Choose the area of work."))])
+    description = TextAreaField(
+        _l("What happened"), **TEXT,
+        validators=[DataRequired(_l("Tell us what happened.")), plain_text,
+                    Length(min=20, max=5000,
+                           message=_l("Write between %(min)d and %(max)d characters."))])
+    occurred_on = DateField(_l("When it happened"), validators=[Optional()])
+    ward_code = SelectField(_l("Commune or ward"), coerce=to_int_or_none, validate_choice=False,
+                            validators=[Optional()])
+    address = StringField(_l("Address or place"), **TEXT,
+                          validators=[plain_text, Length(max=300, message=_l("At most %(max)d characters."))])
+    reporter_kind = RadioField(_l("You are reporting as"), choices=list(REPORTER_KIND_LABELS.items()),
+                               default=ReporterKind.RESIDENT, validate_choice=False,
+                               validators=[InputRequired(_l("Choose who you are."))])
+    business_name = StringField(_l("Business or organisation name"), **TEXT,
+                                validators=[plain_text, Length(max=200, message=_l("At most %(max)d characters."))])
+    tax_code = StringField(_l("Tax code"), **TEXT, validators=[
+        Optional(), Regexp(r"^\d{10}(-\d{3})?$",
+                           message=_l("A tax code has 10 digits, or 10 digits, a dash and 3 more."))])
+    reporter_name = StringField(_l("Your name"), **TEXT,
+                                validators=[plain_text, Length(max=200, message=_l("At most %(max)d characters."))])
+    reporter_email = StringField(_l("Email"), **TEXT, validators=[
+        Optional(), Length(max=254, message=_l("At most %(max)d characters.")),
+        Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("This is not an email address."))])
+    reporter_phone = StringField(_l("Phone"), **TEXT, validators=[
+        Optional(), Regexp(r"^\+?[0-9 .()-]{8,20}$", message=_l("This is not a phone number."))])
+    confidential = BooleanField(_l("Keep my identity from the agency"))
+    publish_consent = BooleanField(_l("The answer may be published (without my name)"))
+    evidence = MultipleFileField(_l("Evidence: photos (JPEG, PNG, WebP) or PDF"))
+    submission_token = HiddenField()
+
+    def validate_agency_id(self, field):
+        agency = get_session().get(Agency, field.data) if field.data else None
+        if agency is None or not agency.active:
+            raise ValidationError(_l("Choose an agency from the list."))
+
+    def validate_conduct(self, field):
+        if field.data not in CONDUCT_LABELS:
+            raise ValidationError(_l("Choose what went wrong from the list."))
+
+    def validate_sector(self, field):
+        if field.data not in SECTOR_LABELS:
+            raise ValidationError(_l("Choose the area of work from the list."))
+
+    def validate_reporter_kind(self, field):
+        if field.data not in REPORTER_KIND_LABELS:
+            raise ValidationError(_l("Choose who you are from the list."))
+
+    def validate_occurred_on(self, field):
+        if field.data and field.data > date.today():
+            raise ValidationError(_l("This date is in the future."))
+        if field.data and field.data.year < 2000:
+            raise ValidationError(_l("This date is too far in the past."))
+
+    def validate_ward_code(self, field):
+        from portal.seed import hanoi_communes
+
+        raw = field.raw_data[0] if field.raw_data else ""
+        if raw and field.data not in {c.code for c in hanoi_communes()}:
+            raise ValidationError(_l("Choose a commune or ward from the list."))
+
+    def validate_confidential(self, field):
+        if field.data and not (self.reporter_email.data or self.reporter_phone.data
+                               or self.reporter_name.data):
+            # Nothing to keep from the agency: say so rather than promise something empty.
+            raise ValidationError(_l("You asked to keep your identity from the agency but gave "
+                                     "none. Leave the box unticked to report anonymously."))
+
+
+def _tracking_code_shape(_form, field):
+    code = normalise_tracking_code(field.data or "")
+    if len(code) != 16 or any(ch not in TRACKING_ALPHABET for ch in code):
+        raise ValidationError(_l("A tracking code has 16 letters and digits, like "
+                                 "ABCD-EFGH-JKMN-PQRS."))
+
+
+class TrackForm(FlaskForm):
+    code = StringField(_l("Tracking code"), **TEXT, validators=[
+        DataRequired(_l("Enter your tracking code.")), Length(max=40), _tracking_code_shape])
+
+
+class ReplyForm(FlaskForm):
+    reply = TextAreaField(_l("Your answer"), **TEXT, validators=[
+        DataRequired(_l("Write your answer.")), plain_text,
+        Length(max=5000, message=_l("At most %(max)d characters."))])
+    version = HiddenField()
+
+
+def agency_choices(language: str) -> dict[str, list[tuple[int, str]]]:
+    """Every active agency, grouped by kind, for a select that works without JavaScript."""
+    from portal.vocab import AGENCY_KIND_LABELS
+
+    groups: dict[str, list[tuple[int, str]]] = {}
+    agencies = get_session().scalars(
+        select(Agency).where(Agency.active.is_(True)).order_by(Agency.kind, Agency.name)
+    )
+    for agency in agencies:
+        label = str(AGENCY_KIND_LABELS.get(agency.kind, agency.kind))
+        name = agency.name_en if language == "en" and agency.name_en else agency.name
+        groups.setdefault(label, []).append((agency.id, name))
+    order = [str(v) for v in AGENCY_KIND_LABELS.values()]
+    return dict(sorted(groups.items(), key=lambda item: order.index(item[0])
+                       if item[0] in order else len(order)))

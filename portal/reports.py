@@ -1,0 +1,84 @@
+"""Filing a report: the case, its evidence files and its receipt, all or nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal import lifecycle, uploads
+from portal.lifecycle import NewReport
+from portal.models import Attachment, Case
+from portal.vocab import ReporterKind
+
+
+@dataclass
+class Filed:
+    case: Case | None = None
+    code: str | None = None
+    duplicate: Case | None = None  # the same form was sent twice: this is the first case
+
+
+def _optional(value: str | None) -> str | None:
+    return value or None
+
+
+def new_report_from(form, token: str, locale: str) -> NewReport:
+    is_resident = form.reporter_kind.data == ReporterKind.RESIDENT
+    return NewReport(
+        agency_id=form.agency_id.data,
+        conduct=form.conduct.data,
+        sector=form.sector.data,
+        description=form.description.data,
+        occurred_on=form.occurred_on.data,
+        ward_code=form.ward_code.data,
+        address=form.address.data or "",
+        reporter_kind=form.reporter_kind.data,
+        reporter_name=_optional(form.reporter_name.data),
+        reporter_email=_optional((form.reporter_email.data or "").lower()),
+        reporter_phone=_optional(form.reporter_phone.data),
+        # A resident has no business name or tax code, whatever the form carried.
+        business_name=None if is_resident else _optional(form.business_name.data),
+        tax_code=None if is_resident else _optional(form.tax_code.data),
+        confidential=bool(form.confidential.data),
+        publish_consent=bool(form.publish_consent.data),
+        locale=locale,
+        submission_token=token,
+    )
+
+
+def create(session: Session, form, files: list[uploads.CheckedFile], token: str, locale: str,
+           upload_dir: Path) -> Filed:
+    """Store the case and its files in one transaction; on any failure nothing stays behind."""
+    stored: list[str] = []
+    try:
+        case, code = lifecycle.submit(session, new_report_from(form, token, locale))
+        for checked in files:
+            name = uploads.store(upload_dir, checked)
+            stored.append(name)
+            session.add(Attachment(case_id=case.id, stored_name=name,
+                                   original_name=checked.original_name,
+                                   content_type=checked.content_type, size=checked.size,
+                                   sha256=checked.sha256, uploaded_by="reporter"))
+        session.commit()
+    except IntegrityError:
+        # Two copies of one form raced: the other one won and holds the token.
+        session.rollback()
+        _remove(upload_dir, stored)
+        first = session.scalar(select(Case).where(Case.submission_token == token))
+        if first is None:
+            raise
+        return Filed(duplicate=first)
+    except BaseException:
+        session.rollback()
+        _remove(upload_dir, stored)
+        raise
+    return Filed(case=case, code=code)
+
+
+def _remove(upload_dir: Path, names: list[str]) -> None:
+    for name in names:
+        uploads.remove(upload_dir, name)
