@@ -60,6 +60,10 @@ def plain_text(_form, field):
 TEXT = {"filters": [clean_text]}
 
 
+def at_most(length: int) -> Length:
+    return Length(max=length, message=_l("At most %(max)d characters."))
+
+
 class ReportForm(FlaskForm):
     agency_id = SelectField(_l("Agency you are reporting"), coerce=to_int_or_none,
                             validate_choice=False,
@@ -79,19 +83,19 @@ class ReportForm(FlaskForm):
     ward_code = SelectField(_l("Commune or ward"), coerce=to_int_or_none, validate_choice=False,
                             validators=[Optional()])
     address = StringField(_l("Address or place"), **TEXT,
-                          validators=[plain_text, Length(max=300, message=_l("At most %(max)d characters."))])
+                          validators=[plain_text, at_most(300)])
     reporter_kind = RadioField(_l("You are reporting as"), choices=list(REPORTER_KIND_LABELS.items()),
                                default=ReporterKind.RESIDENT, validate_choice=False,
                                validators=[InputRequired(_l("Choose who you are."))])
     business_name = StringField(_l("Business or organisation name"), **TEXT,
-                                validators=[plain_text, Length(max=200, message=_l("At most %(max)d characters."))])
+                                validators=[plain_text, at_most(200)])
     tax_code = StringField(_l("Tax code"), **TEXT, validators=[
         Optional(), Regexp(r"^\d{10}(-\d{3})?$",
                            message=_l("A tax code has 10 digits, or 10 digits, a dash and 3 more."))])
     reporter_name = StringField(_l("Your name"), **TEXT,
-                                validators=[plain_text, Length(max=200, message=_l("At most %(max)d characters."))])
+                                validators=[plain_text, at_most(200)])
     reporter_email = StringField(_l("Email"), **TEXT, validators=[
-        Optional(), Length(max=254, message=_l("At most %(max)d characters.")),
+        Optional(), at_most(254),
         Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("This is not an email address."))])
     reporter_phone = StringField(_l("Phone"), **TEXT, validators=[
         Optional(), Regexp(r"^\+?[0-9 .()-]{8,20}$", message=_l("This is not a phone number."))])
@@ -153,7 +157,7 @@ class TrackForm(FlaskForm):
 class ReplyForm(FlaskForm):
     reply = TextAreaField(_l("Your answer"), **TEXT, validators=[
         DataRequired(_l("Write your answer.")), plain_text,
-        Length(max=5000, message=_l("At most %(max)d characters."))])
+        at_most(5000)])
     version = HiddenField()
 
 
