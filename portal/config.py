@@ -58,9 +58,13 @@ def _check_database_url(value: str) -> str:
         raise ConfigError(f"DATABASE_URL is not a database URL: {exc}") from None
     if url.get_backend_name() not in ("sqlite", "postgresql"):
         raise ConfigError("DATABASE_URL must be an sqlite:/// or postgresql+psycopg:// URL")
-    if url.get_backend_name() == "postgresql" and url.get_driver_name() != "psycopg":
-        raise ConfigError("DATABASE_URL for PostgreSQL must use the psycopg driver: "
-                          "postgresql+psycopg://user@host/db")
+    if url.get_backend_name() == "postgresql":
+        # Providers hand out postgresql:// URLs; the portal ships the psycopg (3) driver.
+        if url.drivername == "postgresql":
+            return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        if url.get_driver_name() != "psycopg":
+            raise ConfigError("DATABASE_URL for PostgreSQL must use the psycopg driver: "
+                              "postgresql+psycopg://user@host/db")
     return value
 
 
