@@ -1,0 +1,75 @@
+# The Hanoi accountability portal.
+#   make run    the portal on http://127.0.0.1:5000 with SQLite and demo data
+#   make test   ruff, then the tests on SQLite, then on PostgreSQL (PG_URL)
+#   make lint   ruff only
+#   make clean  remove the virtualenv, the local database and caches
+
+PY ?= python3
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+VENV    := .venv
+PYTHON  := $(VENV)/bin/python
+PIP     := $(VENV)/bin/pip
+FLASK   := $(VENV)/bin/flask --app app
+PYTEST  := $(VENV)/bin/pytest -q -p no:cacheprovider
+RUFF    := $(VENV)/bin/ruff
+PYBABEL := $(VENV)/bin/pybabel
+STAMP   := $(VENV)/.installed
+TRANSLATIONS := portal/translations
+DEV     := PORTAL_ENV=development
+
+.PHONY: install run test lint clean
+
+install: $(STAMP)
+	@if find $(TRANSLATIONS) -name '*.po' 2>/dev/null | grep -q .; then \
+		$(PYBABEL) compile -d $(TRANSLATIONS); \
+	fi
+
+$(PYTHON):
+	$(PY) -m venv $(VENV)
+
+# Reinstall only when the dependencies may have changed.
+$(STAMP): pyproject.toml | $(PYTHON)
+	$(PIP) install -q -e '.[dev]'
+	touch $@
+
+run: install
+	$(DEV) $(FLASK) db upgrade
+	$(DEV) $(FLASK) seed agencies
+	$(DEV) $(FLASK) seed demo
+	$(DEV) $(FLASK) run --host 127.0.0.1 --port 5000
+
+# Exits 1 and says so when the PostgreSQL server in PG_URL does not answer within 3 s.
+define PG_CHECK
+import os, sys
+import psycopg
+from sqlalchemy.engine import make_url
+url = make_url(os.environ["PG_URL"])
+try:
+    psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False),
+                    connect_timeout=3).close()
+except Exception as error:
+    where = url.render_as_string(hide_password=True)
+    print(f"PostgreSQL is not reachable at {where}: the PostgreSQL leg (every test) was SKIPPED")
+    print("  " + " ".join(str(error).split()))
+    sys.exit(1)
+endef
+export PG_CHECK
+
+test: install
+	$(RUFF) check .
+	TEST_DATABASE_URL= $(PYTEST)
+	@if PG_URL='$(PG_URL)' $(PYTHON) -c "$$PG_CHECK"; then \
+		echo "PostgreSQL leg: TEST_DATABASE_URL=<PG_URL> $(PYTEST)"; \
+		TEST_DATABASE_URL='$(PG_URL)' $(PYTEST); \
+	elif [ "$${REQUIRE_POSTGRES:-}" = 1 ]; then \
+		echo "REQUIRE_POSTGRES=1: a run without PostgreSQL is a failure"; \
+		exit 1; \
+	fi
+
+lint: $(STAMP)
+	$(RUFF) check .
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
