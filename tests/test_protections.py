@@ -1,0 +1,41 @@
+"""Small protections: the rich-text sanitiser, logs without client addresses, the request limit."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from portal.logs import DropClientAddress
+from portal.sanitize import clean_html
+
+
+def test_rich_text_keeps_formatting_and_drops_everything_executable():
+    html = clean_html('<p onclick="x()">Kết quả <strong>rõ</strong><script>alert(1)</script>'
+                      '<a href="javascript:alert(1)">xem</a><a href="https://hanoi.gov.vn">ok</a>'
+                      '<img src=x onerror=alert(1)></p>')
+    assert "<strong>rõ</strong>" in html
+    assert "script" not in html and "onclick" not in html and "onerror" not in html
+    assert "javascript:" not in html and "<img" not in html
+    assert 'href="https://hanoi.gov.vn"' in html and 'rel="nofollow noopener noreferrer"' in html
+
+
+def test_client_addresses_are_removed_from_server_logs():
+    record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1,
+                               '%s - - [26/Nov/2026 10:00:00] "%s" 200 -',
+                               ("203.113.131.4", "GET /track HTTP/1.1"), None)
+    DropClientAddress().filter(record)
+    assert "203.113.131.4" not in record.getMessage()
+    assert "GET /track" in record.getMessage()
+    v6 = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, "%s - GET /", ("2001:ee0:4f:1::20",),
+                           None)
+    DropClientAddress().filter(v6)
+    assert "2001:ee0" not in v6.getMessage()
+
+
+def test_a_request_over_the_size_limit_gets_a_page_not_a_crash(app, client):
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    response = client.post("/report", data={"evidence": (io.BytesIO(b"x" * 2 * 1024 * 1024), "a.jpg")},
+                           content_type="multipart/form-data")
+    assert response.status_code == 413
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "MB" in response.get_data(as_text=True)
