@@ -35,7 +35,7 @@ CONDUCT_LABELS = {
 CONDUCT_EXAMPLES = {
     Conduct.SHIRKING: _l("The ward office keeps saying 'come back next week' without looking at "
                          "your application."),
-    Conduct.BUCK_PASSING: _l("The department sends you to the district, and the district sends you "
+    Conduct.BUCK_PASSING: _l("The department sends you to the ward, and the ward sends you "
                              "back to the department."),
     Conduct.SLOW_HANDLING: _l("Your land-use certificate is weeks past the date on your receipt."),
     Conduct.OVERLAP: _l("Two offices both claim the inspection and each asks for its own papers."),

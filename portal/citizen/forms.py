@@ -60,6 +60,17 @@ def plain_text(_form, field):
 TEXT = {"filters": [clean_text]}
 
 
+class LocalDateField(DateField):
+    """A date field whose complaint about a malformed date is in the portal's languages."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            self.data = None
+            raise ValueError(_l("Enter the date as day, month and year.")) from None
+
+
 def at_most(length: int) -> Length:
     return Length(max=length, message=_l("At most %(max)d characters."))
 
@@ -79,7 +90,7 @@ class ReportForm(FlaskForm):
         validators=[DataRequired(_l("Tell us what happened.")), plain_text,
                     Length(min=20, max=5000,
                            message=_l("Write between %(min)d and %(max)d characters."))])
-    occurred_on = DateField(_l("When it happened"), validators=[Optional()])
+    occurred_on = LocalDateField(_l("When it happened"), validators=[Optional()])
     ward_code = SelectField(_l("Commune or ward"), coerce=to_int_or_none, validate_choice=False,
                             validators=[Optional()])
     address = StringField(_l("Address or place"), **TEXT,
@@ -151,7 +162,7 @@ def _tracking_code_shape(_form, field):
 
 class TrackForm(FlaskForm):
     code = StringField(_l("Tracking code"), **TEXT, validators=[
-        DataRequired(_l("Enter your tracking code.")), Length(max=40), _tracking_code_shape])
+        DataRequired(_l("Enter your tracking code.")), at_most(40), _tracking_code_shape])
 
 
 class ReplyForm(FlaskForm):
