@@ -46,6 +46,7 @@ def main() -> None:
         page.fill("#reporter_email", "lienhe@anhduong.example")
         page.set_input_files("#evidence", files=[{"name": "bien-nhan.jpg", "mimeType": "image/jpeg",
                                                    "buffer": photo()}])
+        page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=OUT / "report.png", full_page=False)
         page.click("button[type=submit]")
         page.wait_for_url("**/report/received")

@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import logging
-import re
 
-# IPv4 and IPv6 addresses as the development server and gunicorn print them.
-_ADDRESS = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b|\b(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}\b")
+REQUEST_LINE = " - - ["  # werkzeug: '<address> - - [<date>] "<request>" <status> -'
 
 
 class DropClientAddress(logging.Filter):
+    """Blanks the client address in request log lines of the development server and gunicorn."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = _ADDRESS.sub("-", record.getMessage())
-        record.args = None
+        message = str(record.msg)
+        if record.name == "werkzeug" and REQUEST_LINE in message:
+            record.msg = "-" + message[message.index(REQUEST_LINE):]
+        elif record.name == "gunicorn.access" and isinstance(record.args, dict):
+            # gunicorn's atoms: h is the peer, and forwarded-for headers carry the client.
+            record.args = {key: ("-" if key == "h" or "forwarded" in key.lower() else value)
+                           for key, value in record.args.items()}
         return True
 
 
 def init_app(app) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    for name in ("werkzeug", "gunicorn.access", "gunicorn.error"):
+    for name in ("werkzeug", "gunicorn.access"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, DropClientAddress) for f in logger.filters):
             logger.addFilter(DropClientAddress())

@@ -10,7 +10,7 @@
   input.className = "agency-filter";
   input.setAttribute("aria-label", box.querySelector("label").textContent.trim());
   input.setAttribute("aria-controls", select.id);
-  input.placeholder = document.documentElement.lang === "en" ? "Type to filter…" : "Gõ để lọc…";
+  input.placeholder = box.getAttribute("data-filter-placeholder") || "";
   select.parentNode.insertBefore(input, select);
 
   function fold(text) {
