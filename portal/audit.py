@@ -71,8 +71,10 @@ def verify_all(session: Session, batch: int = 500) -> Iterator[ChainBreak]:
     """Walk every case in id order, a batch at a time, and yield each broken chain."""
     last_id = 0
     while True:
+        # populate_existing: check what the database holds, not what the session loaded before.
         cases = session.scalars(
             select(Case).where(Case.id > last_id).order_by(Case.id).limit(batch)
+            .execution_options(populate_existing=True)
         ).all()
         if not cases:
             return
@@ -81,6 +83,7 @@ def verify_all(session: Session, batch: int = 500) -> Iterator[ChainBreak]:
         for event in session.scalars(
             select(CaseEvent).where(CaseEvent.case_id.in_(ids))
             .order_by(CaseEvent.case_id, CaseEvent.seq)
+            .execution_options(populate_existing=True)
         ):
             events[event.case_id].append(event)
         for case in cases:

@@ -7,7 +7,7 @@ off come from the `holidays` table that administrators edit.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -26,9 +26,20 @@ def today() -> date:
     return datetime.now(HANOI).date()
 
 
+def hanoi_date(moment: datetime) -> date:
+    """The Hanoi date of a stored moment (stored as naive UTC)."""
+    return moment.replace(tzinfo=UTC).astimezone(HANOI).date()
+
+
 @lru_cache(maxsize=32)
 def _national_holidays(year: int) -> frozenset[date]:
     return frozenset(holiday_calendars.country_holidays("VN", years=year))
+
+
+@lru_cache(maxsize=32)
+def _weekend_workdays(year: int) -> frozenset[date]:
+    """Weekend days the government made working days, in exchange for a day off (làm bù)."""
+    return frozenset(holiday_calendars.country_holidays("VN", years=year).weekend_workdays)
 
 
 class WorkingCalendar:
@@ -43,7 +54,7 @@ class WorkingCalendar:
 
     def is_working_day(self, day: date) -> bool:
         return (
-            day.weekday() < 5
+            (day.weekday() < 5 or day in _weekend_workdays(day.year))
             and day not in _national_holidays(day.year)
             and day not in self.city_holidays
         )

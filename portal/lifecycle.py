@@ -23,7 +23,7 @@ from moderation.routing import city_committee, committee_for_agency
 from portal import notifications
 from portal.audit import GENESIS, event_hash
 from portal.db import utcnow
-from portal.deadlines import WorkingCalendar, rule_days, today
+from portal.deadlines import WorkingCalendar, hanoi_date, rule_days, today
 from portal.models import (
     Agency,
     Answer,
@@ -460,15 +460,20 @@ def request_extension(session: Session, case: Case, actor: Actor, *, working_day
     reason = _text(reason, _l("Say why the agency needs more time."))
     cap = max(1, int(rule_days(session, DeadlineStage.ANSWER, case.conduct, case.sector)
                      * EXTENSION_CAP_RATIO))
-    already = sum(e.data.get("working_days", 0) for e in case.events
-                  if e.action == "request_extension")
+    # Read from the database: `case.events` may be a list loaded before this session's events.
+    # Each agency has its own allowance: a previous agency's extensions are not this one's.
+    already = sum(data.get("working_days", 0) for data in session.scalars(
+        select(CaseEvent.data).where(CaseEvent.case_id == case.id,
+                                     CaseEvent.action == "request_extension"))
+        if data.get("agency_id") == case.assigned_agency_id)
     _require(0 < working_days <= cap - already,
              _l("An extension may add at most %(n)d working days in all.", n=cap))
     due = WorkingCalendar.load(session).add_working_days(case.due_on or today(), working_days)
     data = _set_deadline(session, case, DeadlineStage.ANSWER, due)
     _current_assignment(session, case).answer_due_on = due
     return record(session, case, actor, "request_extension", reason=reason,
-                  data={"working_days": working_days, **data})
+                  data={"working_days": working_days, "agency_id": case.assigned_agency_id,
+                        **data})
 
 
 def request_transfer(session: Session, case: Case, actor: Actor, *, to_agency_id: int,
@@ -521,8 +526,12 @@ def refuse_transfer(session: Session, case: Case, actor: Actor, *, note: str,
     assignment = _current_assignment(session, case)
     if assignment.acknowledged_at is None:
         assignment.acknowledged_at = utcnow()
-    # Asking for a transfer buys no time: the answer deadline stays where it was.
-    data = _set_deadline(session, case, DeadlineStage.ANSWER, assignment.answer_due_on)
+    # Asking for a transfer buys no time: the answer deadline stays where it was, or runs from
+    # the day the case reached the agency when it asked before acknowledging.
+    answer_due = assignment.answer_due_on or WorkingCalendar.load(session).add_working_days(
+        hanoi_date(assignment.assigned_at),
+        rule_days(session, DeadlineStage.ANSWER, case.conduct, case.sector))
+    data = _set_deadline(session, case, DeadlineStage.ANSWER, answer_due)
     assignment.answer_due_on = case.due_on
     event = record(session, case, actor, "refuse_transfer", to_status=S.IN_PROGRESS,
                    reason=note, data=data)
@@ -591,6 +600,7 @@ def uphold_answer(session: Session, case: Case, actor: Actor, *, assessment: str
     _check(case, actor, "uphold_answer", expected_version)
     assessment = _text(assessment, _l("Say why the answer stands despite the dispute."))
     _set_deadline(session, case, None)
+    _end_assignment(session, case)
     case.closed_at = utcnow()
     event = record(session, case, actor, "uphold_answer", to_status=S.CLOSED, reason=assessment)
     notifications.queue(session, "status_changed", case_id=case.id)
@@ -600,9 +610,15 @@ def uphold_answer(session: Session, case: Case, actor: Actor, *, assessment: str
 # -- the reporter ---------------------------------------------------------------------------
 
 
+def _require_rating_window_open(case: Case) -> None:
+    _require(case.due_on is None or today() <= case.due_on,
+             _l("The time to rate or dispute this answer has ended."))
+
+
 def dispute(session: Session, case: Case, actor: Actor, *, reason: str,
             expected_version: int | None = None) -> CaseEvent:
     _check(case, actor, "dispute", expected_version)
+    _require_rating_window_open(case)
     reason = _text(reason, _l("Say why the problem is not solved."))
     data = _set_deadline(session, case, DeadlineStage.TRIAGE)
     event = record(session, case, actor, "dispute", to_status=S.DISPUTED, reason=reason,
@@ -618,6 +634,7 @@ RATING_FACTORS = ("access", "procedure", "attitude", "result", "handling", "over
 def rate(session: Session, case: Case, actor: Actor, *, scores: dict[str, int],
          comment: str = "", expected_version: int | None = None) -> Rating:
     _check(case, actor, "rate", expected_version)
+    _require_rating_window_open(case)
     _require(all(isinstance(scores.get(f), int) and 1 <= scores[f] <= 5
                  for f in RATING_FACTORS), _l("Give every score from 1 to 5."))
     rating = Rating(case_id=case.id, comment=comment.strip()[:5000],

@@ -6,13 +6,13 @@ Built from the case's events, so the page shows exactly what the record holds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.deadlines import HANOI, today
+from portal.deadlines import hanoi_date, today
 from portal.lifecycle import hash_tracking_code
 from portal.models import Agency, Answer, Case, CaseEvent, Rating, User
 from portal.vocab import OPEN_STATUSES, CaseStatus, Role
@@ -23,11 +23,6 @@ FRONT_ONLY_ACTIONS = {"view_identity", "redact"}
 
 def find_by_code(session: Session, code: str) -> Case | None:
     return session.scalar(select(Case).where(Case.tracking_code_hash == hash_tracking_code(code)))
-
-
-def local_date(moment: datetime) -> date:
-    """The Hanoi date of a stored (naive UTC) moment."""
-    return moment.replace(tzinfo=UTC).astimezone(HANOI).date()
 
 
 @dataclass
@@ -83,7 +78,7 @@ def _deadlines(events: list[CaseEvent]) -> list[tuple[CaseEvent, Deadline]]:
             if event.action in MOVES_DEADLINE:
                 running.moved = True
             else:
-                running.met_on = local_date(event.created_at)
+                running.met_on = hanoi_date(event.created_at)
             running = None
         if sets_deadline:
             running = Deadline(event.data["due_stage"], date.fromisoformat(event.data["due_on"]))
@@ -99,7 +94,7 @@ def case_view(session: Session, case: Case) -> CaseView:
     agencies = {a.id: a for a in session.scalars(
         select(Agency).where(Agency.id.in_([i for i in agency_ids if i])))}
     timeline = [
-        TimelineEntry(event=e, on=local_date(e.created_at), deadline=set_by.get(id(e)),
+        TimelineEntry(event=e, on=hanoi_date(e.created_at), deadline=set_by.get(id(e)),
                       agency=agencies.get(e.data.get("agency_id") or e.data.get("to_agency_id")))
         for e in events
     ]
