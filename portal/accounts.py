@@ -16,7 +16,9 @@ from portal.vocab import AGENCY_ROLES, FRONT_ROLES, Role
 password_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# ASCII addresses only: mail servers without SMTPUTF8 cannot deliver to the others.
+EMAIL_PATTERN = r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
+EMAIL = re.compile(EMAIL_PATTERN)
 
 
 class AccountError(ValueError):

@@ -2,7 +2,8 @@
 
 Each event's hash covers its own fields and the hash of the event before it; the
 case keeps the head of the chain and the number of events, so an edited, inserted
-or deleted event (the last one included) breaks the chain.
+or deleted event (the last one included) breaks the chain. A case whose status was
+changed behind the lifecycle's back no longer matches its last event.
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ def verify_case(case: Case, events: list[CaseEvent]) -> list[ChainBreak]:
             breaks.append(ChainBreak(case.id, None,
                                      f"the case records {case.event_count} events, "
                                      f"{len(events)} found, or the last one was replaced"))
+        elif events and case.status != events[-1].to_status:
+            # The row is what pages and queues read: it must say what the intact chain says.
+            breaks.append(ChainBreak(case.id, None,
+                                     f"the case says {case.status!r}, its last event "
+                                     f"{events[-1].to_status!r}"))
     return breaks
 
 

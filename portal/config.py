@@ -139,8 +139,8 @@ def flask_config(settings: Settings) -> dict[str, object]:
         "SESSION_COOKIE_SECURE": not settings.development,
         "SESSION_COOKIE_NAME": "portal_session",
         "PERMANENT_SESSION_LIFETIME": 8 * 3600,
-        # The whole request: several evidence files plus the form.
-        "MAX_CONTENT_LENGTH": 40 * 1024 * 1024,
+        # The whole request: the most evidence a report may carry (5 files of 10 MB) plus the form.
+        "MAX_CONTENT_LENGTH": 52 * 1024 * 1024,
         "MAX_FORM_MEMORY_SIZE": 1024 * 1024,
         "WTF_CSRF_TIME_LIMIT": 4 * 3600,
         "BABEL_DEFAULT_LOCALE": "vi",

@@ -88,3 +88,20 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def commit_or_conflict(session: Session) -> bool:
+    """Commit; on a concurrent change to the same rows roll back and return False.
+
+    The version column of a case and the (case, seq) key of its events make the second of
+    two simultaneous changes fail here instead of overwriting the first.
+    """
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm.exc import StaleDataError
+
+    try:
+        session.commit()
+    except (StaleDataError, IntegrityError):
+        session.rollback()
+        return False
+    return True

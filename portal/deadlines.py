@@ -96,8 +96,3 @@ def rule_days(session: Session, stage: DeadlineStage, conduct: str | None = None
     best = max(rules, key=lambda r: (r.conduct is not None, r.sector is not None))
     return best.working_days
 
-
-def due_date(session: Session, stage: DeadlineStage, start: date, conduct: str | None = None,
-             sector: str | None = None, calendar: WorkingCalendar | None = None) -> date:
-    calendar = calendar or WorkingCalendar.load(session)
-    return calendar.add_working_days(start, rule_days(session, stage, conduct, sector))

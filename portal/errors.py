@@ -16,8 +16,7 @@ MESSAGES = {
     403: _l("You may not open this page."),
     404: _l("There is nothing here. Check the address."),
     405: _l("This page cannot be used that way."),
-    413: _l("What you sent is too large. Evidence files may be at most 10 MB each and "
-            "40 MB together."),
+    413: _l("What you sent is too large. Attach at most 5 evidence files of 10 MB each."),
     429: _l("Too many attempts. Wait a few minutes and try again."),
     500: _l("Something went wrong on our side. Nothing you sent was lost; try again later."),
 }

@@ -5,8 +5,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Flask, redirect, request, session
+from flask_babel import get_locale
 
 from portal.extensions import babel
+from portal.models import Agency
 
 LANGUAGES = {"vi": "Tiếng Việt", "en": "English"}
 
@@ -26,6 +28,13 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+def agency_name(agency: Agency) -> str:
+    """The agency's name in the language of the page: its English name where it has one."""
+    if agency.name_en and str(get_locale()) == "en":
+        return agency.name_en
+    return agency.name
+
+
 def switch_language(code: str):
     if code in LANGUAGES:
         session["lang"] = code
@@ -38,6 +47,7 @@ def init_app(app: Flask) -> None:
     app.add_url_rule("/lang/<code>", "switch_language", switch_language)
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES
     app.jinja_env.globals["current_language"] = select_locale
+    app.jinja_env.globals["agency_name"] = agency_name
     from flask_babel import format_date
 
     from portal import vocab

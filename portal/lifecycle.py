@@ -9,15 +9,13 @@ raises before it touches anything, so it leaves no trace.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from moderation.routing import city_committee, committee_for_agency
 from portal import notifications
@@ -34,6 +32,7 @@ from portal.models import (
     TransferRequest,
     User,
 )
+from portal.receipts import hash_tracking_code, new_tracking_code
 from portal.vocab import (
     AGENCY_ROLES,
     FRONT_ROLES,
@@ -129,23 +128,6 @@ TRANSITIONS: dict[str, Transition] = {
 }
 
 
-def hash_tracking_code(code: str) -> str:
-    return hashlib.sha256(normalise_tracking_code(code).encode()).hexdigest()
-
-
-TRACKING_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U
-
-
-def new_tracking_code() -> str:
-    """16 characters from 30 symbols: about 78 bits, far beyond guessing."""
-    raw = "".join(secrets.choice(TRACKING_ALPHABET) for _ in range(16))
-    return "-".join(raw[i:i + 4] for i in range(0, 16, 4))
-
-
-def normalise_tracking_code(code: str) -> str:
-    return "".join(ch for ch in code.upper() if ch.isalnum())
-
-
 # -- checks ---------------------------------------------------------------------------------
 
 
@@ -170,7 +152,26 @@ def _in_scope(case: Case, actor: Actor) -> bool:
 def allowed(case: Case, actor: Actor, action: str) -> bool:
     """Whether `action` is open to `actor` on `case` now (for showing buttons)."""
     rule = TRANSITIONS[action]
-    return case.status in rule.sources and actor.role in rule.roles and _in_scope(case, actor)
+    if not (case.status in rule.sources and actor.role in rule.roles and _in_scope(case, actor)):
+        return False
+    session = object_session(case)
+    if action == "approve_transfer" and session is not None:
+        # Unlike a forward, the agency is already chosen: no button the actor may not use.
+        target = session.get(Agency, _pending_transfer(session, case).to_agency_id)
+        return target is None or _within_area(session, case, actor, target)
+    return True
+
+
+def _within_area(session: Session, case: Case, actor: Actor, agency: Agency) -> bool:
+    """Whether the acting Front committee may hand the case to this agency.
+
+    A commune's committee has standing only with the bodies it supervises; a case that
+    concerns any other agency is the city committee's to send.
+    """
+    committee = actor.user.front_committee if actor.user else None
+    if committee is not None and committee.is_city:
+        return True
+    return committee_for_agency(session, agency).id == case.front_committee_id
 
 
 def _check(case: Case, actor: Actor, action: str, expected_version: int | None) -> Transition:
@@ -239,6 +240,17 @@ def _current_assignment(session: Session, case: Case) -> Assignment:
     ).first()
 
 
+def _close(session: Session, case: Case) -> None:
+    """End the case: no clock runs any more, and the agency holding it (if any) is released."""
+    case.paused_on = None
+    _set_deadline(session, case, None)
+    # A case rejected or merged during triage never reached an agency.
+    current = _current_assignment(session, case) if case.assigned_agency_id else None
+    if current is not None:
+        current.ended_at, current.end_reason = utcnow(), "closed"
+    case.closed_at = utcnow()
+
+
 def _assign(session: Session, case: Case, actor: Actor, agency: Agency,
             recommendation: str) -> dict[str, Any]:
     """Give the case to an agency; flag ping-pong when the agency held it before."""
@@ -297,10 +309,14 @@ class NewReport:
     attachments: list[Any] = field(default_factory=list)
 
 
-def submit(session: Session, report: NewReport) -> tuple[Case, str]:
-    """Create a case from a validated report; returns it with its tracking code (shown once)."""
+def submit(session: Session, report: NewReport, code: str | None = None) -> tuple[Case, str]:
+    """Create a case from a validated report; returns it with its tracking code (shown once).
+
+    `code` is the code derived from the form's token (see `portal.receipts`); without one a
+    random code is made.
+    """
     agency = _active_agency(session, report.agency_id)
-    code = new_tracking_code()
+    code = code or new_tracking_code()
     case = Case(
         tracking_code_hash=hash_tracking_code(code),
         submission_token=report.submission_token,
@@ -332,7 +348,7 @@ def submit(session: Session, report: NewReport) -> tuple[Case, str]:
     record(session, case, Actor.reporter(case.id), "submit", data={
         "agency_id": agency.id, "front_committee_id": case.front_committee_id, **deadline})
     if case.reporter_email:
-        notifications.queue(session, "receipt", case_id=case.id, tracking_code=code)
+        notifications.queue(session, "receipt", case_id=case.id)
     return case, code
 
 
@@ -371,9 +387,7 @@ def reject(session: Session, case: Case, actor: Actor, *, reason: str, note: str
     _check(case, actor, "reject", expected_version)
     _require(reason in set(RejectReason), _l("Choose a reason from the list."))
     case.reject_reason, case.reject_note = reason, note.strip() or None
-    case.paused_on = None
-    _set_deadline(session, case, None)
-    case.closed_at = utcnow()
+    _close(session, case)
     event = record(session, case, actor, "reject", to_status=S.REJECTED, reason=note.strip(),
                    data={"reject_reason": reason})
     notifications.queue(session, "status_changed", case_id=case.id)
@@ -388,9 +402,7 @@ def merge(session: Session, case: Case, actor: Actor, *, into_case_id: int,
              and main.status != S.MERGED and _in_scope(main, actor),
              _l("Choose an open case to merge this report into."))
     case.merged_into_id = main.id
-    case.paused_on = None
-    _set_deadline(session, case, None)
-    case.closed_at = utcnow()
+    _close(session, case)
     event = record(session, case, actor, "merge", to_status=S.MERGED,
                    data={"into_case_id": main.id})
     record(session, main, actor, "absorb", data={"merged_case_id": case.id})
@@ -401,7 +413,16 @@ def merge(session: Session, case: Case, actor: Actor, *, into_case_id: int,
 def forward(session: Session, case: Case, actor: Actor, *, agency_id: int, recommendation: str,
             due_on: date | None = None, expected_version: int | None = None) -> CaseEvent:
     _check(case, actor, "forward", expected_version)
+    # The agency reads `public_description`: for a confidential report, only once a person has
+    # looked for what would identify the reporter.
+    _require(not case.confidential or case.description_redacted is not None,
+             _l("The reporter asked to keep their identity from the agency. Review the text and "
+                "remove any personal details before forwarding; save the text even if there is "
+                "nothing to remove."))
     agency = _active_agency(session, agency_id)
+    _require(_within_area(session, case, actor, agency),
+             _l("This agency is outside your Front committee's area. Refer the case up to the "
+                "city Front committee, which may forward it to any agency."))
     recommendation = _text(recommendation, _l("Write the Front's recommendation to the agency."))
     if due_on is not None:
         _require(actor.role == Role.SUPERVISOR,
@@ -503,6 +524,9 @@ def approve_transfer(session: Session, case: Case, actor: Actor, *, note: str = 
     _check(case, actor, "approve_transfer", expected_version)
     request = _pending_transfer(session, case)
     target = _active_agency(session, request.to_agency_id)
+    _require(_within_area(session, case, actor, target),
+             _l("The agency asked for is outside your Front committee's area: only the city "
+                "Front committee may approve this transfer."))
     request.decision, request.decision_note = "approved", note.strip() or None
     request.decided_by_id, request.decided_at = actor.user.id, utcnow()
     current = _current_assignment(session, case)
@@ -559,19 +583,22 @@ def answer(session: Session, case: Case, actor: Actor, *, findings: str, outcome
     return reply
 
 
-def _latest_answer(session: Session, case: Case) -> Answer:
-    return session.scalars(
+def _review_latest_answer(session: Session, case: Case, actor: Actor, review: str,
+                          note: str) -> Answer:
+    """Record the Front's decision on the answer it reviews: the agency's latest."""
+    latest = session.scalars(
         select(Answer).where(Answer.case_id == case.id).order_by(Answer.id.desc())
     ).first()
+    latest.review, latest.review_note = review, note
+    latest.reviewed_by_id, latest.reviewed_at = actor.user.id, utcnow()
+    return latest
 
 
 def return_answer(session: Session, case: Case, actor: Actor, *, reason: str,
                   expected_version: int | None = None) -> CaseEvent:
     _check(case, actor, "return_answer", expected_version)
     reason = _text(reason, _l("Say what the agency must do again."))
-    latest = _latest_answer(session, case)
-    latest.review, latest.review_note = "returned", reason
-    latest.reviewed_by_id, latest.reviewed_at = actor.user.id, utcnow()
+    latest = _review_latest_answer(session, case, actor, "returned", reason)
     data = _set_deadline(session, case, DeadlineStage.ANSWER)
     _current_assignment(session, case).answer_due_on = case.due_on
     event = record(session, case, actor, "return_answer", to_status=S.IN_PROGRESS,
@@ -585,9 +612,7 @@ def accept_answer(session: Session, case: Case, actor: Actor, *, assessment: str
                   expected_version: int | None = None) -> CaseEvent:
     _check(case, actor, "accept_answer", expected_version)
     assessment = _text(assessment, _l("Write the Front's assessment of the answer."))
-    latest = _latest_answer(session, case)
-    latest.review, latest.review_note = "accepted", assessment
-    latest.reviewed_by_id, latest.reviewed_at = actor.user.id, utcnow()
+    latest = _review_latest_answer(session, case, actor, "accepted", assessment)
     data = _set_deadline(session, case, DeadlineStage.RATING)
     event = record(session, case, actor, "accept_answer", to_status=S.RESOLVED,
                    reason=assessment, data={"answer_id": latest.id, **data})
@@ -599,9 +624,7 @@ def uphold_answer(session: Session, case: Case, actor: Actor, *, assessment: str
                   expected_version: int | None = None) -> CaseEvent:
     _check(case, actor, "uphold_answer", expected_version)
     assessment = _text(assessment, _l("Say why the answer stands despite the dispute."))
-    _set_deadline(session, case, None)
-    _end_assignment(session, case)
-    case.closed_at = utcnow()
+    _close(session, case)
     event = record(session, case, actor, "uphold_answer", to_status=S.CLOSED, reason=assessment)
     notifications.queue(session, "status_changed", case_id=case.id)
     return event
@@ -640,9 +663,7 @@ def rate(session: Session, case: Case, actor: Actor, *, scores: dict[str, int],
     rating = Rating(case_id=case.id, comment=comment.strip()[:5000],
                     **{f: scores[f] for f in RATING_FACTORS})
     session.add(rating)
-    _set_deadline(session, case, None)
-    _end_assignment(session, case)
-    case.closed_at = utcnow()
+    _close(session, case)
     record(session, case, actor, "rate", to_status=S.CLOSED,
            data={f: scores[f] for f in RATING_FACTORS})
     return rating
@@ -653,16 +674,8 @@ def close_unrated(session: Session, case: Case, actor: Actor, *,
     _check(case, actor, "close_unrated", expected_version)
     _require(case.due_on is not None and case.due_on < today(),
              _l("The reporter's rating window is still open."))
-    _set_deadline(session, case, None)
-    _end_assignment(session, case)
-    case.closed_at = utcnow()
+    _close(session, case)
     return record(session, case, actor, "close_unrated", to_status=S.CLOSED)
-
-
-def _end_assignment(session: Session, case: Case) -> None:
-    current = _current_assignment(session, case)
-    if current is not None:
-        current.ended_at, current.end_reason = utcnow(), "closed"
 
 
 # -- events that change no state ------------------------------------------------------------
@@ -692,4 +705,27 @@ def view_identity(session: Session, case: Case, actor: Actor) -> CaseEvent | Non
     return record(session, case, actor, "view_identity")
 
 
-ACTIONS = {name: globals()[name] for name in TRANSITIONS}
+ACTIONS = {
+    "ask_info": ask_info,
+    "provide_info": provide_info,
+    "reject": reject,
+    "merge": merge,
+    "forward": forward,
+    "refer_up": refer_up,
+    "acknowledge": acknowledge,
+    "assign_officer": assign_officer,
+    "request_extension": request_extension,
+    "request_transfer": request_transfer,
+    "approve_transfer": approve_transfer,
+    "refuse_transfer": refuse_transfer,
+    "answer": answer,
+    "return_answer": return_answer,
+    "accept_answer": accept_answer,
+    "uphold_answer": uphold_answer,
+    "dispute": dispute,
+    "rate": rate,
+    "close_unrated": close_unrated,
+    "escalate": escalate,
+    "redact": redact,
+    "view_identity": view_identity,
+}

@@ -15,8 +15,9 @@ class DropClientAddress(logging.Filter):
         if record.name == "werkzeug" and REQUEST_LINE in message:
             record.msg = "-" + message[message.index(REQUEST_LINE):]
         elif record.name == "gunicorn.access" and isinstance(record.args, dict):
-            # gunicorn's atoms: h is the peer, and forwarded-for headers carry the client.
-            record.args = {key: ("-" if key == "h" or "forwarded" in key.lower() else value)
+            # gunicorn's atoms: h is the peer, and any request header ({...}i) may carry the
+            # client's address (X-Forwarded-For, X-Real-IP, CF-Connecting-IP, ...).
+            record.args = {key: ("-" if key == "h" or key.endswith("}i") else value)
                            for key, value in record.args.items()}
         return True
 

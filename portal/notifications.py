@@ -11,13 +11,13 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from flask import current_app, render_template
+from flask import after_this_request, current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from portal import mail
+from portal import mail, receipts
 from portal.db import new_session, utcnow
 from portal.models import Agency, Case, OutboxMessage, User
 from portal.vocab import AGENCY_ROLES, STATUS_LABELS
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 REPORTER_KINDS = {"receipt", "status_changed", "info_requested", "answer_published"}
 AGENCY_KINDS = {"forwarded_to_agency", "transfer_refused", "answer_returned", "case_disputed"}
 MAX_ATTEMPTS = 8
+CLAIM_LEASE = timedelta(minutes=10)
+DELIVERABLE = ("pending", "sending")
 
 
 def queue(session: Session, kind: str, **payload: Any) -> OutboxMessage:
@@ -35,7 +37,33 @@ def queue(session: Session, kind: str, **payload: Any) -> OutboxMessage:
         raise ValueError(f"unknown notification {kind!r}")
     message = OutboxMessage(kind=kind, payload=payload, next_attempt_at=utcnow())
     session.add(message)
+    session.info.setdefault(NEW_MESSAGES, []).append(message)
     return message
+
+
+NEW_MESSAGES = "outbox_new"
+
+
+def deliver_after_response(session: Session) -> None:
+    """Deliver, once the response has gone out, what this request's committed change queued.
+
+    The person never waits for a mail server: a slow or failing one only leaves the rows
+    pending, to be retried.
+    """
+    ids = [m.id for m in session.info.pop(NEW_MESSAGES, []) if m.id is not None]
+    if not ids:
+        return
+    app = current_app._get_current_object()
+
+    def deliver_now(response):
+        def run():
+            with app.app_context():
+                for message_id in ids:
+                    deliver(message_id)
+        response.call_on_close(run)
+        return response
+
+    after_this_request(deliver_now)
 
 
 def _reporter_email(session: Session, message: OutboxMessage) -> list[mail.EmailMessage]:
@@ -43,9 +71,12 @@ def _reporter_email(session: Session, message: OutboxMessage) -> list[mail.Email
     if case is None or not case.reporter_email:
         return []
     with force_locale(case.locale):
+        code = (receipts.tracking_code_for(current_app.config["SECRET_KEY"], case.submission_token)
+                if message.kind == "receipt" and receipts.is_submission_token(case.submission_token)
+                else None)
         context = {"case": case, "kind": message.kind,
                    "status_label": str(STATUS_LABELS[case.status]),
-                   "tracking_code": message.payload.get("tracking_code"),
+                   "tracking_code": code,
                    "track_url": current_app.config["PORTAL_SETTINGS"].base_url + "/track"}
         subject = (_("Your report %(ref)s was received", ref=case.reference)
                    if message.kind == "receipt"
@@ -89,25 +120,31 @@ def deliver(message_id: int) -> bool:
     settings = current_app.config["PORTAL_SETTINGS"]
     session = new_session()
     try:
-        message = session.get(OutboxMessage, message_id)
-        if message is None or message.status != "pending":
+        # Claim the row for a while first: of two deliverers racing for it, only one sends, and
+        # a deliverer that died mid-send leaves a claim that expires instead of a stuck row.
+        claimed = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status.in_(DELIVERABLE),
+                   OutboxMessage.next_attempt_at <= utcnow())
+            .values(status="sending", next_attempt_at=utcnow() + CLAIM_LEASE)
+        ).rowcount
+        session.commit()
+        if not claimed:
             return False
+        message = session.get(OutboxMessage, message_id)
         try:
             for email in render(session, message):
                 mail.send(settings, email)
         except Exception as exc:  # any failure is retried later, never lost
             message.attempts += 1
             message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            if message.attempts >= MAX_ATTEMPTS:
-                message.status = "failed"
+            message.status = "failed" if message.attempts >= MAX_ATTEMPTS else "pending"
             message.next_attempt_at = utcnow() + timedelta(seconds=30 * 2 ** message.attempts)
             log.warning("notification %s failed (attempt %s)", message.id, message.attempts)
             session.commit()
             return False
         message.status = "sent"
         message.sent_at = utcnow()
-        # The tracking code travels in the receipt only; it is not kept once sent.
-        message.payload = {k: v for k, v in message.payload.items() if k != "tracking_code"}
         session.commit()
         return True
     finally:
@@ -120,7 +157,7 @@ def deliver_pending(limit: int = 100) -> int:
     try:
         ids = session.scalars(
             select(OutboxMessage.id)
-            .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= utcnow())
+            .where(OutboxMessage.status.in_(DELIVERABLE), OutboxMessage.next_attempt_at <= utcnow())
             .order_by(OutboxMessage.id).limit(limit)
         ).all()
     finally:

@@ -50,12 +50,12 @@ def new_report_from(form, token: str, locale: str) -> NewReport:
     )
 
 
-def create(session: Session, form, files: list[uploads.CheckedFile], token: str, locale: str,
-           upload_dir: Path) -> Filed:
+def create(session: Session, form, files: list[uploads.CheckedFile], token: str, code: str,
+           locale: str, upload_dir: Path) -> Filed:
     """Store the case and its files in one transaction; on any failure nothing stays behind."""
     stored: list[str] = []
     try:
-        case, code = lifecycle.submit(session, new_report_from(form, token, locale))
+        case, code = lifecycle.submit(session, new_report_from(form, token, locale), code)
         for checked in files:
             name = uploads.store(upload_dir, checked)
             stored.append(name)

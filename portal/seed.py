@@ -42,10 +42,10 @@ def commune_committee_code(ward_code: int) -> str:
     return f"MTTQ-{ward_code:05d}"
 
 
-def _upsert(session: Session, model, code: str, **values):
-    row = session.scalar(select(model).where(model.code == code))
+def _upsert(session: Session, existing: dict, model, code: str, **values):
+    row = existing.get(code)
     if row is None:
-        row = model(code=code, **values)
+        row = existing[code] = model(code=code, **values)
         session.add(row)
     else:
         for key, value in values.items():
@@ -56,22 +56,25 @@ def _upsert(session: Session, model, code: str, **values):
 def seed_agencies(session: Session) -> dict[str, int]:
     """Create or update the agencies and committees; returns how many of each exist."""
     data = json.loads(DATA.read_text(encoding="utf-8"))
+    # Two reads in all, not one per row: the command runs at every `make run`.
+    agencies = {row.code: row for row in session.scalars(select(Agency))}
+    committees = {row.code: row for row in session.scalars(select(FrontCommittee))}
     city = data["city_committee"]
-    city_agency = _upsert(session, Agency, city["code"], name=city["name"],
+    city_agency = _upsert(session, agencies, Agency, city["code"], name=city["name"],
                           name_en=city["name_en"], kind=AgencyKind.CITY_COMMITTEE,
                           ward_code=None, parent=None)
     for item in data["agencies"]:
-        _upsert(session, Agency, item["code"], name=item["name"], name_en=item["name_en"],
-                kind=item["kind"], ward_code=None, parent=city_agency)
-    city_front = _upsert(session, FrontCommittee, CITY_COMMITTEE_CODE,
+        _upsert(session, agencies, Agency, item["code"], name=item["name"],
+                name_en=item["name_en"], kind=item["kind"], ward_code=None, parent=city_agency)
+    city_front = _upsert(session, committees, FrontCommittee, CITY_COMMITTEE_CODE,
                          name="Ủy ban MTTQ Việt Nam Thành phố Hà Nội", ward_code=None,
                          parent=None)
     communes = hanoi_communes()
     for commune in communes:
-        _upsert(session, Agency, commune_agency_code(commune.code),
+        _upsert(session, agencies, Agency, commune_agency_code(commune.code),
                 name=f"UBND {commune.name}", name_en=f"People's Committee of {commune.name}",
                 kind=AgencyKind.COMMUNE_COMMITTEE, ward_code=commune.code, parent=city_agency)
-        _upsert(session, FrontCommittee, commune_committee_code(commune.code),
+        _upsert(session, committees, FrontCommittee, commune_committee_code(commune.code),
                 name=f"Ủy ban MTTQ Việt Nam {commune.name}", ward_code=commune.code,
                 parent=city_front)
     session.flush()

@@ -160,8 +160,6 @@ AGENCY_KIND_LABELS = {
     AgencyKind.COMMUNE_BODY: _l("Bodies of communes and wards"),
 }
 
-COMMUNE_LEVEL_KINDS = frozenset({AgencyKind.COMMUNE_COMMITTEE, AgencyKind.COMMUNE_BODY})
-
 
 class DeadlineStage(StrEnum):
     TRIAGE = "triage"
@@ -248,6 +246,9 @@ DEADLINE_STATE_LABELS = {
     "met": _l("met"),
     "missed": _l("missed"),
     "moved": _l("moved"),
+    # Ended before its stage was done: another step took over (a transfer request, a closure).
+    "interrupted": _l("interrupted"),
+    "ended": _l("ended"),
     "running": _l("running"),
     "overdue": _l("overdue"),
 }

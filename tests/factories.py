@@ -86,6 +86,8 @@ class Factory:
                 main, _ = self.report(agency)
                 lifecycle.merge(s, case, front, into_case_id=main.id)
             case "forward":
+                if case.confidential and case.description_redacted is None:
+                    self.redact(case)
                 lifecycle.forward(s, case, front, agency_id=self.agency(agency).id,
                                   recommendation="Xem xét và trả lời người dân.")
             case "acknowledge":
@@ -106,6 +108,12 @@ class Factory:
             case _:
                 raise ValueError(action)
         s.flush()
+
+    def redact(self, case: Case, text: str | None = None) -> None:
+        """The Front's review of a confidential report's text; this one names nobody, so it stays."""
+        lifecycle.redact(self.session, case, Actor.staff(self.moderator()),
+                         redacted_text=text or case.description)
+        self.session.flush()
 
     def case_in(self, status: str, agency: str = CITY_DEPARTMENT, **values) -> Case:
         case, _ = self.report(agency, **values)

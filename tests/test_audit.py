@@ -184,3 +184,16 @@ def test_the_check_reads_the_database_not_what_the_session_holds(session, cases)
     raw(session, "UPDATE cases SET event_count = 9 WHERE id = :c", c=cases[0].id)
     assert len(held) == 4 and held[1].reason != "x"  # the session still holds the old rows
     assert [(b.case_id, b.seq) for b in broken(session)] == [(cases[0].id, None), (victim.id, 2)]
+
+
+def test_a_status_changed_behind_the_chain_is_reported(runner, session, cases):
+    """The events are untouched, but the row everyone reads says something the record never did."""
+    victim = cases[2]  # in progress
+    raw(session, "UPDATE cases SET status = 'closed' WHERE id = :c", c=victim.id)
+    found = broken(session)
+    assert [(b.case_id, b.seq) for b in found] == [(victim.id, None)]
+    assert "'closed'" in found[0].problem and "'in_progress'" in found[0].problem
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code != 0
+    assert f"case {victim.id}," in result.output
+    assert "1 broken event chain" in result.output

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from portal import lifecycle
+from portal import lifecycle, receipts
 from portal.lifecycle import Actor
 from portal.models import Attachment, Case, CaseEvent, OutboxMessage
 from portal.vocab import CaseStatus
@@ -70,7 +70,10 @@ class ReportPage:
         data = {k: v for k, v in data.items() if v is not None}
         if files:
             data["evidence"] = files
-        return self.client.post("/report", data=data, content_type="multipart/form-data")
+        response = self.client.post("/report", data=data, content_type="multipart/form-data")
+        response.get_data()
+        response.close()  # as a server does once the response is sent: notifications go out
+        return response
 
 
 def count(session, model) -> int:
@@ -107,7 +110,7 @@ def test_business_reports_with_a_photo_and_follows_the_case(app, client, factory
     assert len(messages) == 1 and messages[0]["To"] == "binh@example.org"
     assert code in messages[0].get_body(("plain",)).get_content()
     outbox = session.scalars(select(OutboxMessage)).one()
-    assert outbox.status == "sent" and "tracking_code" not in outbox.payload
+    assert outbox.status == "sent" and outbox.payload == {"case_id": case.id}
 
     # A fresh browser finds the case with the code alone.
     other = app.test_client()
@@ -130,12 +133,39 @@ def test_business_reports_with_a_photo_and_follows_the_case(app, client, factory
     assert app.test_client().get(f"/track/{case.reference}").status_code == 404
 
 
-def test_the_same_form_sent_twice_creates_one_case(client, factory, session):
+def test_the_same_form_sent_twice_creates_one_case_and_shows_its_receipt_again(client, factory,
+                                                                               session):
     page = ReportPage(client, factory)
     first = page.send()
-    second = page.send()
     assert first.status_code == 303
-    assert second.status_code in (200, 303)
+    code = CODE.search(client.get(first.headers["Location"]).get_data(as_text=True)).group(1)
+    second = page.send()
+    assert count(session, Case) == 1
+    assert second.status_code == 200
+    assert code not in second.get_data(as_text=True)  # the receipt was already shown and taken
+
+
+def test_a_double_click_shows_the_same_receipt_to_the_second_request(client, factory, session):
+    """Both requests leave the browser before the first answer: the second carries the old cookie."""
+    page = ReportPage(client, factory)
+    cookie = client.get_cookie("portal_session").value
+    first = page.send()
+    code = CODE.search(client.get(first.headers["Location"]).get_data(as_text=True)).group(1)
+    client.set_cookie("portal_session", cookie)
+    second = page.send()
+    assert count(session, Case) == 1
+    assert second.status_code == 200
+    assert CODE.search(second.get_data(as_text=True)).group(1) == code
+
+
+def test_another_browser_sending_a_used_token_learns_no_code(app, client, factory, session):
+    page = ReportPage(client, factory)
+    page.send()
+    stranger = app.test_client()
+    html = stranger.get("/report").get_data(as_text=True)
+    response = stranger.post("/report", data={**page.fields, "csrf_token": csrf_of(html)})
+    assert response.status_code == 200
+    assert not CODE.search(response.get_data(as_text=True))
     assert count(session, Case) == 1
 
 
@@ -180,6 +210,13 @@ BAD_INPUTS = {
     "bad email": (dict(reporter_email="not-an-address"), None, "reporter_email"),
     "future date": (dict(occurred_on="2999-01-01"), None, "occurred_on"),
     "unknown commune": (dict(ward_code="99999"), None, "ward_code"),
+    "agency id beyond any column": (dict(agency_id=str(2**31)), None, "agency_id"),
+    "agency id beyond 64 bits": (dict(agency_id=str(2**70)), None, "agency_id"),
+    "negative agency id": (dict(agency_id="-1"), None, "agency_id"),
+    "malformed date": (dict(occurred_on="31/02/2026"), None, "occurred_on"),
+    "tax code in other digits": (dict(tax_code="٠١٠١٢٣٤٥٦٧"), None, "tax_code"),
+    "address with an accented domain": (dict(reporter_email="tëst@exämple.org"), None,
+                                        "reporter_email"),
 }
 
 
@@ -220,6 +257,26 @@ def test_missing_or_stale_csrf_token_keeps_the_text_and_stores_nothing(token, cl
     assert "Công ty TNHH Xây dựng Ánh Dương" in html
     assert 'class="notice warning"' in html
     assert count(session, Case) == 0
+    # The page that comes back can be sent as it is.
+    resent = page.send(csrf_token=csrf_of(html), submission_token=TOKEN.search(html).group(1))
+    assert resent.status_code == 303
+    assert count(session, Case) == 1
+
+
+@pytest.mark.parametrize("token", ["abc\x00def", "x" * 5000, "'; DROP TABLE cases; --"])
+def test_a_malformed_one_time_token_is_refused_without_a_crash(token, client, factory, session):
+    response = ReportPage(client, factory).send(submission_token=token)
+    assert response.status_code == 400
+    assert count(session, Case) == 0
+
+
+def test_huge_ids_in_addresses_are_not_found(client):
+    assert client.get(f"/track/PA26-{2**70}").status_code == 404
+    assert client.get(f"/track/PA26-0000001/files/{2**40}").status_code == 404
+
+
+def test_tracking_pages_are_not_cached(client):
+    assert client.get("/track").headers["Cache-Control"] == "no-store"
 
 
 def test_a_tampered_one_time_token_is_refused(client, factory, session):
@@ -249,9 +306,15 @@ def test_a_wrong_tracking_code_finds_nothing(client):
 
 
 def test_tracking_codes_are_long_and_unpredictable():
-    codes = {lifecycle.new_tracking_code() for _ in range(2000)}
+    codes = {receipts.new_tracking_code() for _ in range(2000)}
     assert len(codes) == 2000
-    assert all(len(lifecycle.normalise_tracking_code(c)) == 16 for c in codes)
+    assert all(receipts.looks_like_tracking_code(c) for c in codes)
+    tokens = [receipts.new_submission_token() for _ in range(200)]
+    derived = {receipts.tracking_code_for("secret-key-one", t) for t in tokens}
+    assert len(derived) == 200 and all(receipts.looks_like_tracking_code(c) for c in derived)
+    # Another key gives other codes: the token alone reveals nothing.
+    assert receipts.tracking_code_for("secret-key-two", tokens[0]) != receipts.tracking_code_for(
+        "secret-key-one", tokens[0])
 
 
 @pytest.mark.parametrize("path", ["/", "/report", "/track", "/no-such-page"])

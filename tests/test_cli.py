@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from portal.accounts import check_password
 from portal.db import new_session
@@ -59,6 +59,33 @@ def test_seed_agencies_is_idempotent(runner, app):
         assert count(app, Agency, Agency.kind == AgencyKind.COMMUNE_COMMITTEE) == 126
         assert count(app, FrontCommittee) == 127
         assert count(app, FrontCommittee, FrontCommittee.ward_code.is_(None)) == 1
+
+
+def test_seed_agencies_reads_the_reference_tables_once(app):
+    """Over 250 rows: one SELECT per row would make every `make run` slow on a remote database."""
+    from portal.seed import seed_agencies
+
+    statements: list[str] = []
+
+    def count_statement(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    engine = app.extensions["db_engine"]
+    event.listen(engine, "before_cursor_execute", count_statement)
+    try:
+        with app.app_context():
+            session = new_session()
+            try:
+                seed_agencies(session)  # the reference data is there already: nothing changes
+                session.commit()
+            finally:
+                session.close()
+    finally:
+        event.remove(engine, "before_cursor_execute", count_statement)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) <= 2, selects
+    assert not [s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE"))]
+    assert count(app, Agency) == 142
 
 
 def test_seed_agencies_creates_every_city_department(runner, app):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -21,9 +20,11 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
+from portal.accounts import EMAIL_PATTERN
 from portal.db import get_session
-from portal.lifecycle import TRACKING_ALPHABET, normalise_tracking_code
+from portal.deadlines import today
 from portal.models import Agency
+from portal.receipts import looks_like_tracking_code
 from portal.vocab import CONDUCT_LABELS, REPORTER_KIND_LABELS, SECTOR_LABELS, ReporterKind
 
 # C0 control characters other than tab and newline: PostgreSQL refuses NUL, and none belong in a report.
@@ -36,14 +37,16 @@ def clean_text(value):
     return value
 
 
+MAX_ID = 2**31 - 1  # the largest id a column can hold, on SQLite and PostgreSQL alike
+
+
 def to_int_or_none(value):
-    """A select's value as an id; anything that is not a number becomes None (and fails validation)."""
-    if value in (None, ""):
-        return None
+    """A submitted id as a number; anything else becomes None (and fails validation)."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return None
+    return number if 0 < number <= MAX_ID else None
 
 
 _MARKUP = re.compile(r"<\s*/?\s*[a-zA-Z!?][^>]*>")
@@ -101,13 +104,13 @@ class ReportForm(FlaskForm):
     business_name = StringField(_l("Business or organisation name"), **TEXT,
                                 validators=[plain_text, at_most(200)])
     tax_code = StringField(_l("Tax code"), **TEXT, validators=[
-        Optional(), Regexp(r"^\d{10}(-\d{3})?$",
+        Optional(), Regexp(r"^[0-9]{10}(-[0-9]{3})?$",
                            message=_l("A tax code has 10 digits, or 10 digits, a dash and 3 more."))])
     reporter_name = StringField(_l("Your name"), **TEXT,
                                 validators=[plain_text, at_most(200)])
     reporter_email = StringField(_l("Email"), **TEXT, validators=[
         Optional(), at_most(254),
-        Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("This is not an email address."))])
+        Regexp(EMAIL_PATTERN, message=_l("This is not an email address."))])
     reporter_phone = StringField(_l("Phone"), **TEXT, validators=[
         Optional(), Regexp(r"^\+?[0-9 .()-]{8,20}$", message=_l("This is not a phone number."))])
     confidential = BooleanField(_l("Keep my identity from the agency"))
@@ -133,7 +136,7 @@ class ReportForm(FlaskForm):
             raise ValidationError(_l("Choose who you are from the list."))
 
     def validate_occurred_on(self, field):
-        if field.data and field.data > date.today():
+        if field.data and field.data > today():
             raise ValidationError(_l("This date is in the future."))
         if field.data and field.data.year < 2000:
             raise ValidationError(_l("This date is too far in the past."))
@@ -154,8 +157,7 @@ class ReportForm(FlaskForm):
 
 
 def _tracking_code_shape(_form, field):
-    code = normalise_tracking_code(field.data or "")
-    if len(code) != 16 or any(ch not in TRACKING_ALPHABET for ch in code):
+    if not looks_like_tracking_code(field.data or ""):
         raise ValidationError(_l("A tracking code has 16 letters and digits, like "
                                  "ABCD-EFGH-JKMN-PQRS."))
 

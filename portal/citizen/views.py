@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 from flask import (
     abort,
     current_app,
@@ -18,10 +16,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from portal import lifecycle, notifications, reports, uploads
+from portal import lifecycle, notifications, receipts, reports, uploads
 from portal.citizen import blueprint
-from portal.citizen.forms import ReplyForm, ReportForm, TrackForm, agency_choices
-from portal.db import get_session
+from portal.citizen.forms import ReplyForm, ReportForm, TrackForm, agency_choices, to_int_or_none
+from portal.db import commit_or_conflict, get_session
 from portal.i18n import select_locale
 from portal.lifecycle import Actor, TransitionRefused
 from portal.models import Attachment, Case
@@ -46,7 +44,7 @@ def home():
 
 
 def _issue_token() -> str:
-    token = secrets.token_urlsafe(24)
+    token = receipts.new_submission_token()
     session[ISSUED_TOKENS] = [*session.get(ISSUED_TOKENS, [])[-9:], token]
     return token
 
@@ -77,10 +75,12 @@ def report_submit():
     form = _report_form()
     db = get_session()
     token = form.submission_token.data or ""
-    existing = db.scalar(select(Case).where(Case.submission_token == token)) if token else None
+    issued = token in session.get(ISSUED_TOKENS, [])
+    existing = (db.scalar(select(Case).where(Case.submission_token == token))
+                if receipts.is_submission_token(token) else None)
     if existing is not None:
-        return _already_received(existing)
-    if token not in session.get(ISSUED_TOKENS, []):
+        return _already_received(existing, issued)
+    if not issued:
         form.submission_token.data = _issue_token()
         form.validate()  # show every other problem at once
         return _render_report(form, 400, notice=_(
@@ -96,15 +96,20 @@ def report_submit():
         form.evidence.errors = [error.message]
         return _render_report(form, 400, notice=_files_lost_notice(files))
 
-    outcome = reports.create(db, form, checked, token, select_locale(),
+    code = receipts.tracking_code_for(current_app.config["SECRET_KEY"], token)
+    outcome = reports.create(db, form, checked, token, code, select_locale(),
                              current_app.config["PORTAL_SETTINGS"].upload_dir)
     if outcome.duplicate is not None:
-        return _already_received(outcome.duplicate)
-    session[ISSUED_TOKENS] = [t for t in session.get(ISSUED_TOKENS, []) if t != token]
-    _remember_case(outcome.case.id)
-    session["receipt"] = {"case_id": outcome.case.id, "code": outcome.code}
-    notifications.deliver_pending()
+        return _already_received(outcome.duplicate, issued)
+    notifications.deliver_after_response(db)
+    _hand_over_receipt(outcome.case, token)
     return redirect(url_for("citizen.receipt"), 303)
+
+
+def _hand_over_receipt(case: Case, token: str) -> None:
+    session[ISSUED_TOKENS] = [t for t in session.get(ISSUED_TOKENS, []) if t != token]
+    _remember_case(case.id)
+    session["receipt"] = case.id
 
 
 def _files_lost_notice(files) -> str | None:
@@ -114,31 +119,37 @@ def _files_lost_notice(files) -> str | None:
              "not kept: attach them again before sending.")
 
 
-def _already_received(case: Case):
-    receipt = session.get("receipt")
-    if receipt and receipt.get("case_id") == case.id:
-        return redirect(url_for("citizen.receipt"), 303)
+def _already_received(case: Case, issued_here: bool):
+    """The same form arrived twice. The browser it was issued to sees its receipt again."""
+    if issued_here or session.get("receipt") == case.id:
+        _hand_over_receipt(case, case.submission_token)
+        return _render_receipt(case)
     return render_template("citizen/already_received.html", case=case), 200
+
+
+def _render_receipt(case: Case):
+    code = receipts.tracking_code_for(current_app.config["SECRET_KEY"], case.submission_token)
+    return render_template("citizen/receipt.html", case=case, code=code)
 
 
 @blueprint.get("/report/received")
 def receipt():
-    receipt = session.pop("receipt", None)
-    if not receipt:
-        return redirect(url_for("citizen.track"))
-    case = get_session().get(Case, receipt["case_id"])
+    """The receipt with the tracking code: shown once, right after the report is filed."""
+    case_id = session.pop("receipt", None)
+    case = get_session().get(Case, case_id) if isinstance(case_id, int) else None
     if case is None:
-        abort(404)
-    return render_template("citizen/receipt.html", case=case, code=receipt["code"])
+        return redirect(url_for("citizen.track"))
+    return _render_receipt(case)
 
 
 def csrf_failure_for(endpoint: str | None):
     """A report whose CSRF token expired is shown again with what was typed, not a bare error."""
     if endpoint != "citizen.report_submit":
         return None
-    form = _report_form(ReportForm(meta={"csrf": False}))
+    form = _report_form()
     form.submission_token.data = _issue_token()
     form.validate()
+    form.csrf_token.errors = []  # the notice says it; the new page carries a fresh token
     return _render_report(form, 400, notice=_(
         "This form has expired or was not sent from this site. What you typed is kept below; "
         "attach your files again and send it once more."))
@@ -199,26 +210,22 @@ def reply(reference: str):
     if form.validate_on_submit():
         try:
             lifecycle.provide_info(db, case, Actor.reporter(case.id), reply=form.reply.data,
-                                   expected_version=_int(form.version.data))
+                                   expected_version=to_int_or_none(form.version.data))
         except TransitionRefused as refused:
             db.rollback()
             form.reply.errors.append(refused.message)
         else:
-            db.commit()
-            notifications.deliver_pending()
-            return redirect(url_for("citizen.tracked_case", reference=case.reference), 303)
+            if commit_or_conflict(db):
+                notifications.deliver_after_response(db)
+                return redirect(url_for("citizen.tracked_case", reference=case.reference), 303)
+            form.reply.errors.append(_l("Your report changed while you were writing. Nothing "
+                                        "was saved; read the page again and resend."))
+            case = get_tracked_case(reference)
     view = case_view(db, case)
     return render_template("citizen/case.html", view=view, case=case, reply_form=form), 400
 
 
-def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-@blueprint.get("/track/<reference>/files/<int:attachment_id>")
+@blueprint.get("/track/<reference>/files/<int(max=2147483647):attachment_id>")
 def attachment(reference: str, attachment_id: int):
     case = get_tracked_case(reference)
     item = get_session().get(Attachment, attachment_id)
