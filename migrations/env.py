@@ -5,6 +5,7 @@ from sqlalchemy import create_engine, pool
 
 import portal.models  # noqa: F401 - registers every table on Base.metadata
 from portal.db import Base
+from portal.migrate import include_for
 
 config = context.config
 target_metadata = Base.metadata
@@ -32,6 +33,7 @@ def _run(connection) -> None:
     # Batch mode lets SQLite alter tables by copying them; PostgreSQL alters in place.
     context.configure(connection=connection, target_metadata=target_metadata,
                       render_as_batch=connection.dialect.name == "sqlite",
+                      include_object=include_for(connection.dialect.name),
                       compare_type=True)
     with context.begin_transaction():
         context.run_migrations()

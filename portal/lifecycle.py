@@ -33,6 +33,7 @@ from portal.models import (
     User,
 )
 from portal.receipts import hash_tracking_code, new_tracking_code
+from portal.search import fold
 from portal.vocab import (
     AGENCY_ROLES,
     FRONT_ROLES,
@@ -125,6 +126,9 @@ TRANSITIONS: dict[str, Transition] = {
     "escalate": _t(_WITH_AGENCY | {S.SUBMITTED, S.ANSWERED, S.DISPUTED}, None, SYSTEM),
     "redact": _t(_OPEN, None, FRONT),
     "view_identity": _t(set(S), None, FRONT),
+    "claim": _t(_OPEN, None, FRONT),
+    "release": _t(_OPEN, None, FRONT),
+    "note": _t(set(S), None, FRONT),
 }
 
 
@@ -224,12 +228,13 @@ def record(session: Session, case: Case, actor: Actor, action: str, *,
 def _set_deadline(session: Session, case: Case, stage: DeadlineStage | None,
                   due_on: date | None = None) -> dict[str, Any]:
     if stage is None:
-        case.due_stage, case.due_on = None, None
+        case.due_stage, case.due_on, case.escalation_level = None, None, 0
         return {}
     if due_on is None:
         days = rule_days(session, stage, case.conduct, case.sector)
         due_on = WorkingCalendar.load(session).add_working_days(today(), days)
     case.due_stage, case.due_on = stage, due_on
+    case.escalation_level = 0  # a new deadline starts the ladder again
     return {"due_stage": str(stage), "due_on": due_on.isoformat()}
 
 
@@ -329,6 +334,7 @@ def submit(session: Session, report: NewReport, code: str | None = None) -> tupl
         occurred_on=report.occurred_on,
         ward_code=report.ward_code,
         address=report.address,
+        search_text=fold(f"{report.description} {report.address}"),
         reporter_kind=report.reporter_kind,
         reporter_name=report.reporter_name,
         reporter_email=report.reporter_email,
@@ -681,11 +687,21 @@ def close_unrated(session: Session, case: Case, actor: Actor, *,
 # -- events that change no state ------------------------------------------------------------
 
 
+# The escalation ladder of an overdue case, one rung at a time.
+ESCALATION_STEPS = ("officer", "head", "supervisor")
+
+
 def escalate(session: Session, case: Case, actor: Actor, *, step: str,
              expected_version: int | None = None) -> CaseEvent:
     _check(case, actor, "escalate", expected_version)
-    _require(step in ("officer", "head", "supervisor"), _l("Unknown escalation step."))
-    return record(session, case, actor, "escalate", data={"step": step})
+    _require(step in ESCALATION_STEPS, _l("Unknown escalation step."))
+    level = ESCALATION_STEPS.index(step) + 1
+    _require(level == case.escalation_level + 1,
+             _l("An overdue case climbs the escalation ladder one step at a time."))
+    case.escalation_level = level
+    return record(session, case, actor, "escalate",
+                  data={"step": step, "stage": case.due_stage,
+                        "missed": case.due_on.isoformat() if case.due_on else None})
 
 
 def redact(session: Session, case: Case, actor: Actor, *, redacted_text: str,
@@ -703,6 +719,31 @@ def view_identity(session: Session, case: Case, actor: Actor) -> CaseEvent | Non
     if not case.confidential:
         return None
     return record(session, case, actor, "view_identity")
+
+
+def claim(session: Session, case: Case, actor: Actor, *,
+          expected_version: int | None = None) -> CaseEvent:
+    """A Front member takes the case, so colleagues see who is handling it."""
+    _check(case, actor, "claim", expected_version)
+    previous = case.claimed_by_id
+    case.claimed_by_id = actor.user.id
+    return record(session, case, actor, "claim", data={"previous_id": previous})
+
+
+def release(session: Session, case: Case, actor: Actor, *,
+            expected_version: int | None = None) -> CaseEvent:
+    _check(case, actor, "release", expected_version)
+    previous = case.claimed_by_id
+    case.claimed_by_id = None
+    return record(session, case, actor, "release", data={"previous_id": previous})
+
+
+def note(session: Session, case: Case, actor: Actor, *, text: str,
+         expected_version: int | None = None) -> CaseEvent:
+    """An internal note: on the record for the Front, never shown to the reporter or agency."""
+    _check(case, actor, "note", expected_version)
+    return record(session, case, actor, "note",
+                  reason=_text(text, _l("Write the note."), limit=5000))
 
 
 ACTIONS = {
@@ -728,4 +769,7 @@ ACTIONS = {
     "escalate": escalate,
     "redact": redact,
     "view_identity": view_identity,
+    "claim": claim,
+    "release": release,
+    "note": note,
 }

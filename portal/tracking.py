@@ -16,8 +16,9 @@ from portal.models import Agency, Answer, Case, CaseEvent, Rating, User
 from portal.receipts import hash_tracking_code
 from portal.vocab import OPEN_STATUSES, CaseStatus, DeadlineStage, Role
 
-# Events that only the Front sees: who looked at an identity, what was redacted.
-FRONT_ONLY_ACTIONS = frozenset({"view_identity", "redact"})
+# Events that only the Front sees: who looked at an identity, what was redacted, internal
+# notes, who took the case.
+FRONT_ONLY_ACTIONS = frozenset({"view_identity", "redact", "note", "claim", "release"})
 
 # Events whose reason the reporter reads. The others' reasons are between the Front and the
 # agency (why a case was referred up) or say nothing the reporter needs.

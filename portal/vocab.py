@@ -240,6 +240,9 @@ EVENT_LABELS = {
     "escalate": _l("Deadline missed: escalated"),
     "redact": _l("Personal details removed from the text"),
     "view_identity": _l("Front staff viewed the reporter's identity"),
+    "note": _l("Internal note"),
+    "claim": _l("Taken by a Front staff member"),
+    "release": _l("Released for another Front staff member"),
 }
 
 DEADLINE_STATE_LABELS = {

@@ -65,6 +65,9 @@ DESIGN = {
                   S.DISPUTED}, None, {"system"}),
     "redact": (OPEN, None, FRONT),
     "view_identity": (set(S), None, FRONT),
+    "claim": (OPEN, None, FRONT),
+    "release": (OPEN, None, FRONT),
+    "note": (set(S), None, FRONT),
 }
 
 
@@ -159,6 +162,9 @@ class World:
             "escalate": {"step": "officer"},
             "redact": {"redacted_text": "Hồ sơ cấp phép xây dựng của [đã ẩn] đã quá hạn."},
             "view_identity": {},
+            "claim": {},
+            "release": {},
+            "note": {"text": "Đã gọi điện cho người phản ánh để xác minh."},
         }[action]
 
 
@@ -295,6 +301,8 @@ ALLOWED_EXAMPLE = {
     "dispute": (S.RESOLVED, "reporter"), "rate": (S.RESOLVED, "reporter"),
     "close_unrated": (S.RESOLVED, "system"), "escalate": (S.ANSWERED, "system"),
     "redact": (S.IN_PROGRESS, "moderator"),
+    "claim": (S.SUBMITTED, "moderator"), "release": (S.ANSWERED, "supervisor"),
+    "note": (S.CLOSED, "moderator"),
 }
 
 

@@ -21,7 +21,8 @@ def differences(url: str) -> list:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(conn, opts={
+                "compare_type": True, "include_object": migrate.include_for(conn.dialect.name)})
             return compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()

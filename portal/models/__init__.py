@@ -12,6 +12,7 @@ from portal.models.case import (
 from portal.models.organisation import Agency, FrontCommittee
 from portal.models.outbox import OutboxMessage
 from portal.models.rules import DeadlineRule, Holiday
+from portal.models.staff import CannedReply, SignInFailure
 from portal.models.user import User
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "Answer",
     "Assignment",
     "Attachment",
+    "CannedReply",
     "Case",
     "CaseEvent",
     "DeadlineRule",
@@ -26,6 +28,7 @@ __all__ = [
     "Holiday",
     "OutboxMessage",
     "Rating",
+    "SignInFailure",
     "TransferRequest",
     "User",
 ]

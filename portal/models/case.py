@@ -30,6 +30,11 @@ class Case(Base):
     __table_args__ = (
         Index("ix_cases_committee_status_due", "front_committee_id", "status", "due_on"),
         Index("ix_cases_assigned_agency_status_due", "assigned_agency_id", "status", "due_on"),
+        # The deadline sweep finds overdue cases by state and date.
+        Index("ix_cases_status_due_on", "status", "due_on"),
+        # Accent-free text search: trigrams make `LIKE '%term%'` use an index on PostgreSQL.
+        Index("ix_cases_search_text_trgm", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
         CheckConstraint("length(description) <= 10000", name="description_length"),
     )
 
@@ -44,7 +49,8 @@ class Case(Base):
     assigned_agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
     assigned_officer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     front_committee_id: Mapped[int] = mapped_column(ForeignKey("front_committees.id"))
-    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The Front staff member who took the case, so others see it is being handled.
+    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
 
     conduct: Mapped[str] = mapped_column(String(32), index=True)
@@ -74,6 +80,10 @@ class Case(Base):
     reject_reason: Mapped[str | None] = mapped_column(String(32))
     reject_note: Mapped[str | None] = mapped_column(Text)
     ping_pong: Mapped[bool] = mapped_column(Boolean, default=False)
+    # How far up the escalation ladder the current deadline has gone (0: not overdue).
+    escalation_level: Mapped[int] = mapped_column(default=0)
+    # The text and place folded without accents, for search (see portal.search).
+    search_text: Mapped[str] = mapped_column(Text, default="")
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -89,6 +99,7 @@ class Case(Base):
     agency: Mapped[Agency] = relationship(foreign_keys=[agency_id])
     assigned_agency: Mapped[Agency | None] = relationship(foreign_keys=[assigned_agency_id])
     assigned_officer: Mapped[User | None] = relationship(foreign_keys=[assigned_officer_id])
+    claimed_by: Mapped[User | None] = relationship(foreign_keys=[claimed_by_id])
     front_committee: Mapped[FrontCommittee] = relationship()
     events: Mapped[list[CaseEvent]] = relationship(
         back_populates="case", order_by="CaseEvent.seq", viewonly=True

@@ -40,6 +40,8 @@ class User(Base):
         String(64), default=lambda: secrets.token_urlsafe(32)
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    password_changed_at: Mapped[datetime | None]
+    last_sign_in_at: Mapped[datetime | None]
 
     agency: Mapped[Agency | None] = relationship()
     front_committee: Mapped[FrontCommittee | None] = relationship()
