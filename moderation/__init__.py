@@ -1,1 +1,1 @@
-"""The Fatherland Front's back office: routing, moderation queue, review and supervision."""
+"""The Fatherland Front's back office: the moderation queue, triage, review and supervision."""

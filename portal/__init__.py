@@ -26,17 +26,26 @@ def create_app(environ: dict[str, str] | None = None,
     )
     app.config.update(flask_config(settings))
     from portal import cli, db, errors, i18n, logs, security
-    from portal.extensions import csrf
+    from portal.extensions import csrf, login_manager
 
     logs.init_app(app)
     db.init_app(app)
     csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.session_protection = "strong"
+    login_manager.login_view = "auth.sign_in"
     i18n.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
 
-    from portal.citizen import blueprint as citizen
+    from moderation.views import blueprint as moderation
+    from portal.admin.views import blueprint as admin
+    from portal.auth.views import blueprint as auth
+    from portal.citizen.views import blueprint as citizen
 
     app.register_blueprint(citizen)
+    app.register_blueprint(auth)
+    app.register_blueprint(moderation, url_prefix="/moderation")
+    app.register_blueprint(admin, url_prefix="/admin")
     return app

@@ -138,6 +138,7 @@ def flask_config(settings: Settings) -> dict[str, object]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": not settings.development,
         "SESSION_COOKIE_NAME": "portal_session",
+        # Staff sessions last at most this long, and end after 30 idle minutes (portal.auth).
         "PERMANENT_SESSION_LIFETIME": 8 * 3600,
         # The whole request: the most evidence a report may carry (5 files of 10 MB) plus the form.
         "MAX_CONTENT_LENGTH": 52 * 1024 * 1024,

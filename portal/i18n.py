@@ -18,7 +18,7 @@ def select_locale() -> str:
     return lang if lang in LANGUAGES else "vi"
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only a path on this site: never an open redirect."""
     if not target:
         return "/"
@@ -38,7 +38,7 @@ def agency_name(agency: Agency) -> str:
 def switch_language(code: str):
     if code in LANGUAGES:
         session["lang"] = code
-    return redirect(_safe_next(request.args.get("next")))
+    return redirect(safe_next(request.args.get("next")))
 
 
 def init_app(app: Flask) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import (
+    Blueprint,
     abort,
     current_app,
     redirect,
@@ -17,7 +18,6 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from portal import lifecycle, notifications, receipts, reports, uploads
-from portal.citizen import blueprint
 from portal.citizen.forms import ReplyForm, ReportForm, TrackForm, agency_choices, to_int_or_none
 from portal.db import commit_or_conflict, get_session
 from portal.i18n import select_locale
@@ -31,6 +31,8 @@ from portal.vocab import (
     DEADLINE_STAGE_LABELS,
     DEFAULT_DEADLINE_DAYS,
 )
+
+blueprint = Blueprint("citizen", __name__)
 
 TRACKED = "tracked_cases"  # ids of the cases whose code was entered in this session
 ISSUED_TOKENS = "report_tokens"  # one-time tokens of the report forms handed out

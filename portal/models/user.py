@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
+from flask_login import UserMixin
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -12,7 +13,7 @@ from portal.db import Base, utcnow
 from portal.models.organisation import Agency, FrontCommittee
 
 
-class User(Base):
+class User(UserMixin, Base):
     __tablename__ = "users"
     __table_args__ = (
         CheckConstraint(
@@ -45,3 +46,11 @@ class User(Base):
 
     agency: Mapped[Agency | None] = relationship()
     front_committee: Mapped[FrontCommittee | None] = relationship()
+
+    def get_id(self) -> str:
+        """The login id kept in the session; a new session token invalidates every old one."""
+        return f"{self.id}:{self.session_token}"
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
+        return self.active

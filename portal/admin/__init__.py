@@ -1,0 +1,1 @@
+"""Administration: agencies, users and roles, deadline rules, holidays, canned replies."""

@@ -1,0 +1,35 @@
+"""Sign-in and password forms."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, ValidationError
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from portal.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from portal.citizen.forms import clean_text
+
+
+class SignInForm(FlaskForm):
+    email = EmailField(_l("Email"), filters=[clean_text], validators=[
+        DataRequired(_l("Enter your email.")), Length(max=254)])
+    # Longer than any password could be: refused before it is hashed.
+    password = PasswordField(_l("Password"), validators=[
+        DataRequired(_l("Enter your password.")),
+        Length(max=MAX_PASSWORD_LENGTH, message=_l("Email or password is wrong."))])
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField(_l("Current password"), validators=[
+        DataRequired(_l("Enter your current password.")), Length(max=MAX_PASSWORD_LENGTH)])
+    new = PasswordField(_l("New password"), validators=[
+        DataRequired(_l("Choose a new password.")),
+        Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH,
+               message=_l("A password has between %(min)d and %(max)d characters."))])
+    confirm = PasswordField(_l("New password again"), validators=[
+        EqualTo("new", message=_l("The two new passwords differ."))])
+
+    def validate_new(self, field):
+        if field.data == self.current.data:
+            raise ValidationError(_l("Choose a password other than the current one."))
