@@ -1,16 +1,152 @@
-"""The Front's pages: thin views over the queue, the lifecycle and the review services."""
+"""The Front's pages: thin views over the queue, the case file and the lifecycle."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import gettext as _
+from sqlalchemy import select
 
-from portal.auth.permissions import require_roles
+from moderation.casefile import case_file, get_front_case
+from moderation.forms import ACTION_FORMS, QueueFilterForm
+from moderation.queue import QueueFilters, queue_page, status_counts
+from portal import lifecycle, notifications, uploads
+from portal.auth.permissions import require_roles, staff, staff_actor
+from portal.db import commit_or_conflict, get_session
+from portal.lifecycle import StaleCase, TransitionRefused
+from portal.models import Agency, Attachment, FrontCommittee, User
+from portal.seed import hanoi_communes
 from portal.vocab import FRONT_ROLES
 
 blueprint = Blueprint("moderation", __name__)
+front_only = require_roles(*FRONT_ROLES)
+
+
+def _filters(form: QueueFilterForm) -> QueueFilters:
+    confidential = {"yes": True, "no": False}.get(form.confidential.data or "")
+    return QueueFilters(
+        status=form.status.data if form.status.data is not None else "open",
+        agency_id=form.agency.data, conduct=form.conduct.data or None,
+        sector=form.sector.data or None, ward_code=form.commune.data,
+        committee_id=form.committee.data, overdue=bool(form.overdue.data),
+        escalated=bool(form.escalated.data),
+        due_within=form.due_within.data if not form.due_within.errors else None,
+        claimed=form.claimed.data or None, confidential=confidential,
+        search=form.q.data or "", sort=form.sort.data or "deadline")
+
+
+def _filter_form() -> QueueFilterForm:
+    db = get_session()
+    user = staff()
+    form = QueueFilterForm(request.args)
+    agencies = [(a.id, a.name) for a in db.scalars(
+        select(Agency).where(Agency.active.is_(True)).order_by(Agency.kind, Agency.name))]
+    committees = []
+    if user.front_committee.is_city:
+        committees = [(c.id, c.name) for c in db.scalars(
+            select(FrontCommittee).order_by(FrontCommittee.ward_code.is_not(None),
+                                            FrontCommittee.name))]
+    colleagues = [(str(u.id), u.name or u.email) for u in db.scalars(
+        select(User).where(User.front_committee_id == user.front_committee_id,
+                           User.active.is_(True)).order_by(User.name))]
+    form.fill_choices(agencies, [(c.code, c.name) for c in hanoi_communes()], committees,
+                      colleagues)
+    form.validate()
+    return form
 
 
 @blueprint.get("/")
-@require_roles(*FRONT_ROLES)
+@front_only
 def queue():
-    return "queue"
+    form = _filter_form()
+    filters = _filters(form)
+    db = get_session()
+    page = queue_page(db, staff(), filters, request.args.get("after"))
+    counts = status_counts(db, staff(), filters)
+    query = {k: v for k, v in request.args.items(multi=False) if k != "after"}
+    status = 400 if form.errors else 200
+    return render_template("moderation/queue.html", form=form, page=page, counts=counts,
+                           query=query, filters=filters), status
+
+
+@blueprint.get("/cases/<int(max=2147483647):case_id>")
+@front_only
+def case_page(case_id: int):
+    case = get_front_case(case_id)
+    return render_template("moderation/case.html", file=case_file(get_session(), case, staff()))
+
+
+@blueprint.post("/cases/<int(max=2147483647):case_id>/identity")
+@front_only
+def identity(case_id: int):
+    """Looking at a confidential reporter's identity is itself on the record."""
+    db = get_session()
+    case = get_front_case(case_id)
+    lifecycle.view_identity(db, case, staff_actor())
+    if not commit_or_conflict(db):
+        flash(_("Someone else changed this case at the same moment. Try again."))
+        return redirect(url_for("moderation.case_page", case_id=case_id), 303)
+    return render_template("moderation/case.html",
+                           file=case_file(db, get_front_case(case_id), staff(), show_identity=True))
+
+
+@blueprint.post("/cases/<int(max=2147483647):case_id>/act/<action>")
+@front_only
+def act(case_id: int, action: str):
+    form_class = ACTION_FORMS.get(action) or abort(404)
+    db = get_session()
+    case = get_front_case(case_id)
+    form = form_class()
+    if not form.validate_on_submit():
+        return _case_page_with(case, action, form, 400)
+    try:
+        lifecycle.ACTIONS[action](db, case, staff_actor(), **form.arguments(),
+                                  expected_version=form.expected_version())
+    except StaleCase as stale:
+        db.rollback()
+        return _case_page_with(get_front_case(case_id), action, form, 409, stale.message)
+    except TransitionRefused as refused:
+        db.rollback()
+        return _case_page_with(get_front_case(case_id), action, form, 409, refused.message)
+    if not commit_or_conflict(db):
+        return _case_page_with(get_front_case(case_id), action, form, 409, _(
+            "Someone else changed this case while you were looking at it. Nothing was saved; "
+            "look at it again and decide."))
+    notifications.deliver_after_response(db)
+    flash(_("Done: %(what)s.", what=_action_label(action)))
+    return redirect(url_for("moderation.case_page", case_id=case_id), 303)
+
+
+def _action_label(action: str) -> str:
+    from portal.vocab import EVENT_LABELS
+
+    return str(EVENT_LABELS.get(action, action))
+
+
+def _case_page_with(case, action: str, form, status: int, message=None):
+    """The case page again, with the failed action's form, its errors and what went wrong."""
+    file = case_file(get_session(), case, staff(), failed_action=action, failed_form=form)
+    return render_template("moderation/case.html", file=file, problem=message), status
+
+
+@blueprint.get("/cases/<int(max=2147483647):case_id>/files/<int(max=2147483647):attachment_id>")
+@front_only
+def attachment(case_id: int, attachment_id: int):
+    case = get_front_case(case_id)
+    item = get_session().get(Attachment, attachment_id)
+    if item is None or item.case_id != case.id:
+        abort(404)
+    path = uploads.path_for(current_app.config["PORTAL_SETTINGS"].upload_dir, item.stored_name)
+    if not path.exists():
+        abort(404)
+    return send_file(path, mimetype=item.content_type, as_attachment=True,
+                     download_name=item.original_name, max_age=0)

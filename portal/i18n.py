@@ -48,12 +48,15 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES
     app.jinja_env.globals["current_language"] = select_locale
     app.jinja_env.globals["agency_name"] = agency_name
-    from flask_babel import format_date
+    from flask_babel import format_date, format_datetime
 
     from portal import vocab
+    from portal.deadlines import today
 
     app.jinja_env.globals.update(
         format_date=format_date,
+        format_datetime=format_datetime,
+        today=today,
         labels={
             "status": vocab.STATUS_LABELS,
             "conduct": vocab.CONDUCT_LABELS,
@@ -63,6 +66,8 @@ def init_app(app: Flask) -> None:
             "reject_reason": vocab.REJECT_REASON_LABELS,
             "event": vocab.EVENT_LABELS,
             "deadline_state": vocab.DEADLINE_STATE_LABELS,
+            "action": vocab.ACTION_LABELS,
+            "actor_kind": vocab.ACTOR_KIND_LABELS,
             "reporter_kind": vocab.REPORTER_KIND_LABELS,
         },
     )

@@ -255,3 +255,25 @@ DEADLINE_STATE_LABELS = {
     "running": _l("running"),
     "overdue": _l("overdue"),
 }
+
+# What the Front's buttons say.
+ACTION_LABELS = {
+    "note": _l("Add an internal note"),
+    "ask_info": _l("Ask the reporter for information"),
+    "reject": _l("Do not accept the report"),
+    "merge": _l("Merge into another case"),
+    "forward": _l("Forward to the agency"),
+    "refer_up": _l("Refer up to the city Front committee"),
+    "redact": _l("Remove personal details from the text"),
+    "accept_answer": _l("Accept the answer"),
+    "return_answer": _l("Return the answer to the agency"),
+    "uphold_answer": _l("Uphold the answer"),
+    "approve_transfer": _l("Approve the transfer"),
+    "refuse_transfer": _l("Refuse the transfer"),
+}
+
+ACTOR_KIND_LABELS = {
+    "reporter": _l("the reporter"),
+    "system": _l("the portal"),
+    "staff": _l("staff"),
+}

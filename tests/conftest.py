@@ -113,3 +113,10 @@ def factory(session):
     from tests.factories import Factory
 
     return Factory(session)
+
+
+@pytest.fixture
+def auth(client):
+    from tests.helpers import AuthActions
+
+    return AuthActions(client)

@@ -15,16 +15,10 @@ from portal import lifecycle, receipts
 from portal.lifecycle import Actor
 from portal.models import Attachment, Case, CaseEvent, OutboxMessage
 from portal.vocab import CaseStatus
+from tests.helpers import csrf_of
 
-CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 TOKEN = re.compile(r'id="submission_token" name="submission_token" type="hidden" value="([^"]*)"')
 CODE = re.compile(r'class="tracking-code"[^>]*>([A-Z0-9-]+)<')
-
-
-def csrf_of(html: str) -> str:
-    match = CSRF.search(html)
-    assert match, "the page has no CSRF token"
-    return match.group(1) or match.group(2)
 
 
 def photo_with_location() -> bytes:

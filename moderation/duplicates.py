@@ -1,0 +1,62 @@
+"""Finding reports of the same problem: same agency, similar words, recent.
+
+Candidates come from an indexed query (the agency's open cases of the last weeks,
+newest first, at most a few hundred); similarity is the overlap of their folded
+words, so no full-text engine is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from moderation.queue import committee_scope
+from portal.db import utcnow
+from portal.models import Case, User
+from portal.vocab import OPEN_STATUSES, CaseStatus
+
+WINDOW = timedelta(days=90)
+CANDIDATES = 300
+THRESHOLD = 0.25
+# Words too common in reports to say two of them are about the same thing.
+COMMON = frozenset({
+    "va", "cua", "la", "co", "khong", "da", "duoc", "cho", "toi", "chung", "nay", "nhung", "mot",
+    "cac", "voi", "trong", "den", "tu", "ve", "de", "thi", "ma", "o", "tai", "nguoi", "dan", "can",
+    "bo", "ho", "so", "phuong", "xa", "ngay", "thang", "nam",
+})
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    case: Case
+    score: float
+
+
+def _words(search_text: str) -> frozenset[str]:
+    return frozenset(w for w in search_text.split() if len(w) > 1 and w not in COMMON)
+
+
+def similar_cases(session: Session, case: Case, user: User, limit: int = 5) -> list[Suggestion]:
+    words = _words(case.search_text)
+    if not words:
+        return []
+    candidates = session.scalars(
+        select(Case).where(
+            committee_scope(user),
+            Case.id != case.id,
+            or_(Case.agency_id == case.agency_id, Case.assigned_agency_id == case.agency_id),
+            Case.status.in_(sorted(OPEN_STATUSES - {CaseStatus.MERGED})),
+            Case.created_at >= utcnow() - WINDOW,
+        ).order_by(Case.id.desc()).limit(CANDIDATES)
+    ).all()
+    scored = []
+    for other in candidates:
+        theirs = _words(other.search_text)
+        if theirs:
+            score = len(words & theirs) / len(words | theirs)
+            if score >= THRESHOLD:
+                scored.append(Suggestion(other, round(score, 2)))
+    return sorted(scored, key=lambda s: (-s.score, -s.case.id))[:limit]
