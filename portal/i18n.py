@@ -67,6 +67,8 @@ def init_app(app: Flask) -> None:
             "event": vocab.EVENT_LABELS,
             "deadline_state": vocab.DEADLINE_STATE_LABELS,
             "action": vocab.ACTION_LABELS,
+            "status_short": vocab.STATUS_SHORT_LABELS,
+            "decision": vocab.DECISION_LABELS,
             "actor_kind": vocab.ACTOR_KIND_LABELS,
             "reporter_kind": vocab.REPORTER_KIND_LABELS,
         },

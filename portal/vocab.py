@@ -277,3 +277,26 @@ ACTOR_KIND_LABELS = {
     "system": _l("the portal"),
     "staff": _l("staff"),
 }
+
+# Short status names, for counts and tables where the full sentence does not fit.
+STATUS_SHORT_LABELS = {
+    CaseStatus.SUBMITTED: _l("New"),
+    CaseStatus.NEEDS_INFO: _l("Waiting for the reporter"),
+    CaseStatus.REJECTED: _l("Not accepted"),
+    CaseStatus.MERGED: _l("Merged"),
+    CaseStatus.FORWARDED: _l("Forwarded"),
+    CaseStatus.IN_PROGRESS: _l("With the agency"),
+    CaseStatus.TRANSFER_REQUESTED: _l("Transfer requested"),
+    CaseStatus.ANSWERED: _l("Answer to review"),
+    CaseStatus.DISPUTED: _l("Disputed"),
+    CaseStatus.RESOLVED: _l("Resolved"),
+    CaseStatus.CLOSED: _l("Closed"),
+}
+
+DECISION_LABELS = {
+    "pending": _l("awaiting the Front's decision"),
+    "approved": _l("approved"),
+    "refused": _l("refused"),
+    "accepted": _l("accepted"),
+    "returned": _l("returned to the agency"),
+}

@@ -82,8 +82,10 @@ def _contains(column, term: str):
 
 
 def list_agencies(session: Session, kind: str | None = None, search: str | None = None,
-                  after: int | None = None) -> Page:
+                  parent_id: int | None = None, after: int | None = None) -> Page:
     query = select(Agency)
+    if parent_id:
+        query = query.where(Agency.parent_id == parent_id)
     if kind:
         query = query.where(Agency.kind == kind)
     if search:
@@ -175,9 +177,8 @@ def parent_choices(session: Session, exclude: Agency | None = None) -> list[Agen
     return list(session.scalars(query.order_by(Agency.kind, Agency.name)))
 
 
-def units_of(session: Session, agency: Agency) -> list[Agency]:
-    return list(session.scalars(select(Agency).where(Agency.parent_id == agency.id)
-                                .order_by(Agency.id).limit(PAGE_SIZE)))
+def units_of(session: Session, agency: Agency) -> Page:
+    return list_agencies(session, parent_id=agency.id)
 
 
 # -- users and roles --------------------------------------------------------------------------

@@ -127,11 +127,13 @@ def agencies():
     filters.validate()
     kind = filters.kind.data if filters.kind.data in AGENCY_KIND_LABELS else None
     search = filters.q.data if not filters.q.errors else None
-    page = services.list_agencies(get_session(), kind=kind, search=search, after=_after())
+    parent = to_int_or_none(request.args.get("parent"))
+    page = services.list_agencies(get_session(), kind=kind, search=search, parent_id=parent,
+                                  after=_after())
     parent_ids = {a.parent_id for a in page.items if a.parent_id}
     parents = {a.id: a for a in get_session().scalars(
         select(Agency).where(Agency.id.in_(parent_ids)))} if parent_ids else {}
-    args = {k: v for k, v in (("kind", kind), ("q", search)) if v}
+    args = {k: v for k, v in (("kind", kind), ("q", search), ("parent", parent)) if v}
     return render_template("admin/agencies.html", filters=filters, page=page, parents=parents,
                            args=args)
 
