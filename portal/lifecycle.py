@@ -52,6 +52,7 @@ REPORTER = frozenset({"reporter"})
 SYSTEM = frozenset({"system"})
 # An extension request may add at most this share of the answer rule's days.
 EXTENSION_CAP_RATIO = 0.5
+DEADLINE_OVERRIDE_FACTOR = 2
 
 
 class TransitionRefused(Exception):
@@ -434,6 +435,12 @@ def forward(session: Session, case: Case, actor: Actor, *, agency_id: int, recom
         _require(actor.role == Role.SUPERVISOR,
                  _l("Only a supervisor may change the deadline."))
         _require(today() < due_on, _l("The deadline must be in the future."))
+        # A supervisor may shorten the rule's deadline or lengthen it up to twice the rule.
+        longest = WorkingCalendar.load(session).add_working_days(
+            today(), DEADLINE_OVERRIDE_FACTOR * rule_days(session, DeadlineStage.ACKNOWLEDGE,
+                                                          case.conduct, case.sector))
+        _require(due_on <= longest, _l("The deadline may be at most %(date)s.",
+                                       date=longest.isoformat()))
     data = _assign(session, case, actor, agency, recommendation)
     data |= _set_deadline(session, case, DeadlineStage.ACKNOWLEDGE, due_on)
     event = record(session, case, actor, "forward", to_status=S.FORWARDED,

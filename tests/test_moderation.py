@@ -453,3 +453,22 @@ def test_answers_appear_on_the_staff_page(factory, session, front, client):
     session.commit()
     html = case_page(client, case)
     assert "Đã xác minh tại chỗ." in html and "Tiếp thu kiến nghị." in html
+
+
+def test_a_supervisors_deadline_stays_within_twice_the_rule(factory, session, auth, client):
+    from portal.deadlines import WorkingCalendar, today
+
+    case = factory.case_in(S.SUBMITTED)
+    supervisor = factory.user("supervisor", "MTTQ-HN")
+    session.commit()
+    auth.login(supervisor.email, PASSWORD)
+    too_far = WorkingCalendar().add_working_days(today(), 7)  # the rule is 3 working days
+    response = act(client, case, "forward", {"agency_id": str(factory.agency("SO-XD").id),
+                                             "recommendation": "Xem xét.",
+                                             "due_on": too_far.isoformat()})
+    assert response.status_code == 409
+    assert reload(session, case).status == S.SUBMITTED
+    latest = WorkingCalendar().add_working_days(today(), 6)
+    assert act(client, case, "forward", {"agency_id": str(factory.agency("SO-XD").id),
+                                         "recommendation": "Xem xét.",
+                                         "due_on": latest.isoformat()}).status_code == 303

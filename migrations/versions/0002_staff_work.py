@@ -44,6 +44,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("search_text", sa.Text(), nullable=False, server_default=""))
         batch_op.create_index(batch_op.f("ix_cases_claimed_by_id"), ["claimed_by_id"])
         batch_op.create_index("ix_cases_status_due_on", ["status", "due_on"])
+        batch_op.create_index(batch_op.f("ix_cases_confidential"), ["confidential"])
+        batch_op.create_index(batch_op.f("ix_cases_escalation_level"), ["escalation_level"])
     with op.batch_alter_table("cases") as batch_op:
         # The defaults only filled existing rows; the application always sets both.
         batch_op.alter_column("escalation_level", server_default=None)
@@ -84,6 +86,8 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP INDEX IF EXISTS ix_cases_search_text_trgm")
     with op.batch_alter_table("cases") as batch_op:
+        batch_op.drop_index(batch_op.f("ix_cases_escalation_level"))
+        batch_op.drop_index(batch_op.f("ix_cases_confidential"))
         batch_op.drop_index("ix_cases_status_due_on")
         batch_op.drop_index(batch_op.f("ix_cases_claimed_by_id"))
         batch_op.drop_column("search_text")

@@ -68,7 +68,7 @@ class Case(Base):
     reporter_phone: Mapped[str | None] = mapped_column(String(32))
     business_name: Mapped[str | None] = mapped_column(String(200))
     tax_code: Mapped[str | None] = mapped_column(String(14))
-    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     publish_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     locale: Mapped[str] = mapped_column(String(5), default="vi")
 
@@ -81,7 +81,7 @@ class Case(Base):
     reject_note: Mapped[str | None] = mapped_column(Text)
     ping_pong: Mapped[bool] = mapped_column(Boolean, default=False)
     # How far up the escalation ladder the current deadline has gone (0: not overdue).
-    escalation_level: Mapped[int] = mapped_column(default=0)
+    escalation_level: Mapped[int] = mapped_column(default=0, index=True)
     # The text and place folded without accents, for search (see portal.search).
     search_text: Mapped[str] = mapped_column(Text, default="")
 
