@@ -33,6 +33,7 @@ from portal.citizen.forms import to_int_or_none
 from portal.db import commit_or_conflict, get_session
 from portal.i18n import select_locale
 from portal.models import Agency, CannedReply, DeadlineRule, Holiday, User
+from portal.search import fold
 from portal.seed import hanoi_communes
 from portal.vocab import (
     AGENCY_KIND_LABELS,
@@ -103,9 +104,13 @@ def index():
 def _parent_choices(exclude: Agency | None = None, root: bool = False) -> dict:
     groups: dict = {None: [("", _("— none: the top of the tree —") if root
                                 else _("— choose the agency it belongs to —"))]}
+    by_kind: dict[str, list[Agency]] = {}
     for agency in services.parent_choices(get_session(), exclude):
-        label = str(AGENCY_KIND_LABELS.get(agency.kind, agency.kind))
-        groups.setdefault(label, []).append((agency.id, f"{agency.name} ({agency.code})"))
+        by_kind.setdefault(agency.kind, []).append(agency)
+    for kind, label in AGENCY_KIND_LABELS.items():
+        members = sorted(by_kind.get(kind, []), key=lambda a: fold(a.name))
+        if members:
+            groups[str(label)] = [(a.id, f"{a.name} ({a.code})") for a in members]
     return groups
 
 
