@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.deadlines import hanoi_date, today
@@ -100,6 +100,7 @@ class CaseView:
     merged_into: Case | None
     # The main case's deadline now: a merged report has no progress of its own.
     merged_into_deadline: Deadline | None = None
+    reporters: int = 1
 
     @property
     def duties(self) -> list[Deadline]:
@@ -188,8 +189,11 @@ def case_view(session: Session, case: Case) -> CaseView:
     if merged_into is not None:
         merged_into_deadline = _current(
             merged_into, [dl for _, dl in _deadlines(list(merged_into.events))])
+    # This report and every report merged into it: how many people raised the problem.
+    reporters = 1 + (session.scalar(select(func.count()).select_from(Case)
+                                    .where(Case.merged_into_id == case.id)) or 0)
     return CaseView(case=case, timeline=timeline, deadlines=deadlines,
                     current_deadline=_current(case, deadlines), agency=agency,
                     officer=case.assigned_officer, head=head, answer=answer, rating=rating,
                     question=question, merged_into=merged_into,
-                    merged_into_deadline=merged_into_deadline)
+                    merged_into_deadline=merged_into_deadline, reporters=reporters)

@@ -472,3 +472,14 @@ def test_a_supervisors_deadline_stays_within_twice_the_rule(factory, session, au
     assert act(client, case, "forward", {"agency_id": str(factory.agency("SO-XD").id),
                                          "recommendation": "Xem xét.",
                                          "due_on": latest.isoformat()}).status_code == 303
+
+
+def test_the_main_case_shows_how_many_people_reported_it(factory, session, front, client):
+    text = "Phường không giải quyết hồ sơ cấp giấy chứng nhận quyền sử dụng đất đã ba tháng."
+    main = factory.case_in(S.SUBMITTED, description=text)
+    for _ in range(2):
+        copy = factory.case_in(S.SUBMITTED, description=text)
+        lifecycle.merge(session, copy, Actor.staff(front), into_case_id=main.id)
+    session.commit()
+    html = case_page(client, main)
+    assert "Reported by 3 people" in html or "3 người" in html
