@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 S = CaseStatus
 AGENCY_STAGES = (S.FORWARDED, S.IN_PROGRESS)
-FRONT_STAGES = (S.SUBMITTED, S.TRANSFER_REQUESTED, S.ANSWERED, S.DISPUTED)
+FRONT_STAGES = tuple(sorted(lifecycle.FRONT_STAGES))
 # Working days overdue at which an agency stage reaches each rung (1: officer, 2: head,
 # 3: supervisor).
 AGENCY_RUNG_DAYS = {1: 1, 2: 3, 3: 5}
@@ -202,14 +202,13 @@ def _climb(session: Session, case: Case, target: int, today: date,
     days_overdue = calendar.working_days_between(case.due_on, today)
     climbed = []
     while case.escalation_level < target:
-        step = ESCALATION_STEPS[case.escalation_level]
+        step = lifecycle.next_escalation_step(case)
         lifecycle.escalate(session, case, Actor.system(), step=step)
-        if not front_stage or step == ESCALATION_STEPS[-1]:
-            notifications.queue(
-                session, "escalation", case_id=case.id, step=step,
-                front_stage=front_stage, stage=case.due_stage,
-                due_on=case.due_on.isoformat(), days_overdue=days_overdue,
-                agency_id=case.assigned_agency_id, officer_id=case.assigned_officer_id,
-                committee_id=case.front_committee_id)
+        notifications.queue(
+            session, "escalation", case_id=case.id, step=step,
+            front_stage=front_stage, stage=case.due_stage,
+            due_on=case.due_on.isoformat(), days_overdue=days_overdue,
+            agency_id=case.assigned_agency_id, officer_id=case.assigned_officer_id,
+            committee_id=case.front_committee_id)
         climbed.append(step)
     return climbed

@@ -48,4 +48,8 @@ def create_app(environ: dict[str, str] | None = None,
     app.register_blueprint(auth)
     app.register_blueprint(moderation, url_prefix="/moderation")
     app.register_blueprint(admin, url_prefix="/admin")
+
+    from portal import jobs
+
+    jobs.init_app(app)
     return app

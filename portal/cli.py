@@ -15,6 +15,7 @@ db_cli = AppGroup("db", help="Create and change the database schema (Alembic).")
 seed_cli = AppGroup("seed", help="Load reference and demonstration data.")
 user_cli = AppGroup("user", help="Manage staff accounts.")
 audit_cli = AppGroup("audit", help="Check the tamper-evident record.")
+deadlines_cli = AppGroup("deadlines", help="Overdue cases and their escalation.")
 
 
 def _database_url() -> str:
@@ -108,6 +109,25 @@ def audit_verify() -> None:
     click.echo("every case's event chain is intact")
 
 
+@deadlines_cli.command("sweep")
+def deadlines_sweep() -> None:
+    """Escalate overdue cases and close ended rating windows now (the periodic job, by hand).
+
+    Exits 1 when a case failed (the others are done; the failed one is tried again next run).
+    """
+    from moderation.sweep import sweep
+    from portal.db import new_session
+
+    session = new_session()
+    try:
+        result = sweep(session)
+    finally:
+        session.close()
+    click.echo(result.summary())
+    if result.failed:
+        raise click.ClickException(f"{result.failed} case(s) failed; see the log")
+
+
 def init_app(app: Flask) -> None:
-    for group in (db_cli, seed_cli, user_cli, audit_cli):
+    for group in (db_cli, seed_cli, user_cli, audit_cli, deadlines_cli):
         app.cli.add_command(group)

@@ -694,18 +694,28 @@ def close_unrated(session: Session, case: Case, actor: Actor, *,
 # -- events that change no state ------------------------------------------------------------
 
 
-# The escalation ladder of an overdue case, one rung at a time.
+# The escalation ladder of an overdue case, one rung at a time. `Case.escalation_level` is the
+# number of the highest rung reached (3: the supervising authority).
 ESCALATION_STEPS = ("officer", "head", "supervisor")
+# A case late at the Front's own stage has no officer or head to remind: it goes up at once.
+FRONT_STAGES = frozenset({S.SUBMITTED, S.TRANSFER_REQUESTED, S.ANSWERED, S.DISPUTED})
+
+
+def next_escalation_step(case: Case) -> str | None:
+    if case.escalation_level >= len(ESCALATION_STEPS):
+        return None
+    if case.status in FRONT_STAGES:
+        return ESCALATION_STEPS[-1]
+    return ESCALATION_STEPS[case.escalation_level]
 
 
 def escalate(session: Session, case: Case, actor: Actor, *, step: str,
              expected_version: int | None = None) -> CaseEvent:
     _check(case, actor, "escalate", expected_version)
     _require(step in ESCALATION_STEPS, _l("Unknown escalation step."))
-    level = ESCALATION_STEPS.index(step) + 1
-    _require(level == case.escalation_level + 1,
+    _require(step == next_escalation_step(case),
              _l("An overdue case climbs the escalation ladder one step at a time."))
-    case.escalation_level = level
+    case.escalation_level = ESCALATION_STEPS.index(step) + 1
     return record(session, case, actor, "escalate",
                   data={"step": step, "stage": case.due_stage,
                         "missed": case.due_on.isoformat() if case.due_on else None})

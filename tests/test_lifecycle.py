@@ -159,7 +159,7 @@ class World:
             "dispute": {"reason": "Vẫn chưa được giải quyết."},
             "rate": {"scores": dict(SCORES), "comment": "Cảm ơn."},
             "close_unrated": {},
-            "escalate": {"step": "officer"},
+            "escalate": {"step": lifecycle.next_escalation_step(case)},
             "redact": {"redacted_text": "Hồ sơ cấp phép xây dựng của [đã ẩn] đã quá hạn."},
             "view_identity": {},
             "claim": {},

@@ -1,0 +1,223 @@
+"""Background jobs, and the one list of the jobs that run on a schedule.
+
+A job function takes ids or nothing, never objects: an RQ worker receives it by name in
+another process, perhaps after a restart. It opens its own session (and an app context
+when it runs outside one), and is safe to run twice.
+
+Where the periodic jobs run:
+- with `REDIS_URL` (production), RQ's own scheduler is to enqueue `PERIODIC_JOBS` (issue 5
+  hooks in at `embedded_jobs_wanted`);
+- without it (the embedded default, `make run`), `init_app` starts a daemon thread in the
+  process that serves requests and runs them there on their intervals.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+from typing import IO, Any
+
+import click
+from flask import Flask, current_app, has_app_context
+from flask.helpers import get_debug_flag
+from werkzeug.serving import is_running_from_reloader
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    # A dotted path rather than the function: RQ enqueues by name, workers import it.
+    function: str
+    interval: timedelta
+    queue: str = "maintenance"
+
+
+PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
+    PeriodicJob("deadline-sweep", "portal.jobs.run_deadline_sweep", timedelta(minutes=15)),
+    # Sends what the sweep (or any change made outside a request) left in the outbox, and
+    # retries failed sends. Issue 5 replaces it with the relay to RQ.
+    PeriodicJob("deliver-notifications", "portal.jobs.deliver_notifications",
+                timedelta(minutes=1), queue="notifications"),
+)
+
+
+def resolve(path: str) -> Callable[[], Any]:
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+# -- the jobs ---------------------------------------------------------------------------------
+
+
+@cache
+def _worker_app() -> Flask:
+    """The app of a process that has none, such as an RQ worker: built once per process."""
+    from portal import create_app
+
+    return create_app()
+
+
+@contextmanager
+def _app_context() -> Iterator[Flask]:
+    if has_app_context():
+        yield current_app._get_current_object()
+        return
+    app = _worker_app()
+    with app.app_context():
+        yield app
+
+
+def run_deadline_sweep() -> dict[str, Any]:
+    """Escalate overdue cases and close ended rating windows (moderation.sweep)."""
+    from moderation.sweep import sweep
+    from portal.db import new_session
+
+    with _app_context():
+        session = new_session()
+        try:
+            return sweep(session).as_dict()
+        finally:
+            session.close()
+
+
+def deliver_notifications(rounds: int = 50) -> int:
+    """Deliver what is due in the outbox, in-process; returns the number of messages sent."""
+    from portal import notifications
+
+    sent = 0
+    with _app_context():
+        for _ in range(rounds):
+            delivered = notifications.deliver_pending()
+            sent += delivered
+            if not delivered:
+                break
+    return sent
+
+
+# -- where they run ---------------------------------------------------------------------------
+
+
+class EmbeddedRunner:
+    """Runs the periodic jobs on their intervals in a daemon thread of this process."""
+
+    # The first run waits a little, so a server that is starting serves its first pages first.
+    FIRST_DELAY = 5.0
+    # How often a runner that does not hold the lock checks whether the holder went away.
+    LOCK_RETRY = 60.0
+
+    def __init__(self, app: Flask, jobs: tuple[PeriodicJob, ...] = PERIODIC_JOBS,
+                 clock: Callable[[], float] = time.monotonic):
+        self.app = app
+        self.jobs = jobs
+        self.clock = clock
+        start = clock() + self.FIRST_DELAY
+        self.next_run = {job.name: start for job in jobs}
+        self.stopping = threading.Event()
+        self._lock_file: IO[str] | None = None
+        self.thread = threading.Thread(target=self._loop, name="portal-periodic-jobs",
+                                       daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def run_due(self) -> list[str]:
+        """Run each job whose time has come; one failing job does not stop the others."""
+        ran = []
+        for job in self.jobs:
+            now = self.clock()
+            if now < self.next_run[job.name]:
+                continue
+            self.next_run[job.name] = now + job.interval.total_seconds()
+            try:
+                with self.app.app_context():
+                    resolve(job.function)()
+            except Exception:
+                log.exception("periodic job %s failed; it runs again in %s", job.name, job.interval)
+            ran.append(job.name)
+        return ran
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            if self._hold_lock():
+                self.run_due()
+                wait = max(0.0, min(self.next_run.values()) - self.clock())
+            else:
+                wait = self.LOCK_RETRY
+            self.stopping.wait(wait)
+
+    def _hold_lock(self) -> bool:
+        """Whether this process is the one that runs the jobs (gunicorn starts several).
+
+        A lock on a file of the instance folder, held for the life of the process: when that
+        process ends, the lock goes with it and another process takes over. Without POSIX
+        locks (Windows) every process runs the jobs, which they survive (each is safe to run
+        twice).
+        """
+        if self._lock_file is not None:
+            return True
+        try:
+            import fcntl
+        except ImportError:
+            return True
+        path = Path(self.app.instance_path) / "periodic-jobs.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._lock_file = handle
+        return True
+
+
+def serves_requests() -> bool:
+    """Whether this process is a server: not a CLI command, nor the reloader's watching parent.
+
+    `flask db upgrade`, `flask seed demo`, `flask deadlines sweep` also build the app; a job
+    thread there would race the command (a sweep during a migration). Under `flask run
+    --reload`, the parent only watches files and restarts the child that serves.
+    """
+    if os.environ.get("FLASK_RUN_FROM_CLI") != "true":
+        return True  # imported by a WSGI server such as gunicorn
+    context = click.get_current_context(silent=True)
+    if context is None or context.info_name != "run":
+        return False
+    reload = context.params.get("reload")
+    if reload is None:
+        reload = get_debug_flag()
+    return not reload or is_running_from_reloader()
+
+
+def embedded_jobs_wanted(app: Flask) -> bool:
+    settings = app.config["PORTAL_SETTINGS"]
+    if settings.environment == "test" or app.testing:
+        return False  # tests run jobs themselves, when they want them
+    if settings.redis_url:
+        # Issue 5: RQ's scheduler (`rq worker --with-scheduler`) enqueues each of PERIODIC_JOBS
+        # by `job.function` on `job.queue` every `job.interval`; a web process runs none.
+        return False
+    return serves_requests()
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["periodic_jobs"] = None
+    if not embedded_jobs_wanted(app):
+        return
+    runner = EmbeddedRunner(app)
+    runner.start()
+    app.extensions["periodic_jobs"] = runner
