@@ -71,7 +71,8 @@ def case_file(session: Session, case: Case, user: User, *, show_identity: bool =
         if not lifecycle.allowed(case, actor, action):
             continue
         if action == failed_action and failed_form is not None:
-            failed_form.version.data = case.version
+            # The form comes back as it was sent, version included: had a colleague changed the
+            # case meanwhile, sending it again must not adopt that change unseen.
             forms[action] = failed_form
             continue
         form = form_class(formdata=None, version=case.version)

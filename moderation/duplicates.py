@@ -43,8 +43,10 @@ def similar_cases(session: Session, case: Case, user: User, limit: int = 5) -> l
     words = _words(case.search_text)
     if not words:
         return []
-    candidates = session.scalars(
-        select(Case).where(
+    # Only ids and folded text: a few hundred full rows with their long descriptions would weigh
+    # on every case page.
+    candidates = session.execute(
+        select(Case.id, Case.search_text).where(
             committee_scope(user),
             Case.id != case.id,
             or_(Case.agency_id == case.agency_id, Case.assigned_agency_id == case.agency_id),
@@ -52,11 +54,13 @@ def similar_cases(session: Session, case: Case, user: User, limit: int = 5) -> l
             Case.created_at >= utcnow() - WINDOW,
         ).order_by(Case.id.desc()).limit(CANDIDATES)
     ).all()
-    scored = []
-    for other in candidates:
-        theirs = _words(other.search_text)
+    scores = {}
+    for case_id, text in candidates:
+        theirs = _words(text)
         if theirs:
             score = len(words & theirs) / len(words | theirs)
             if score >= THRESHOLD:
-                scored.append(Suggestion(other, round(score, 2)))
-    return sorted(scored, key=lambda s: (-s.score, -s.case.id))[:limit]
+                scores[case_id] = round(score, 2)
+    best = sorted(scores, key=lambda i: (-scores[i], -i))[:limit]
+    found = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(best)))}
+    return [Suggestion(found[i], scores[i]) for i in best]

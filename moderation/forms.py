@@ -19,7 +19,7 @@ from wtforms import (
     TextAreaField,
     ValidationError,
 )
-from wtforms.validators import DataRequired, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
 
 from portal.citizen.forms import TEXT, at_most, plain_text, to_int_or_none
 from portal.db import get_session
@@ -63,7 +63,8 @@ class QueueFilterForm(FlaskForm):
 
 
 class ActionForm(FlaskForm):
-    version = HiddenField()
+    # The version of the case the page showed: without it, a change could overwrite another.
+    version = HiddenField(validators=[InputRequired(_l("This page is out of date. Reload it."))])
 
     def arguments(self) -> dict:
         return {}

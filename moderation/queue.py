@@ -12,12 +12,16 @@ from datetime import date
 from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.orm import Session, joinedload
 
+from portal.citizen.forms import to_int_or_none
 from portal.deadlines import WorkingCalendar, today
 from portal.models import Case, User
 from portal.search import escape_like, fold
 from portal.vocab import OPEN_STATUSES, CaseStatus
 
 PAGE_SIZE = 50
+# The states in which somebody owes the next step by a deadline: a case waiting for the
+# reporter (clock stopped) or in the reporter's rating window is nobody's overdue duty.
+DUTY_STATUSES = OPEN_STATUSES - {CaseStatus.NEEDS_INFO, CaseStatus.RESOLVED}
 SORTS = ("deadline", "newest", "oldest")
 
 
@@ -82,8 +86,7 @@ def _conditions(user: User, filters: QueueFilters, *, with_status: bool = True) 
         conditions.append(Case.front_committee_id == filters.committee_id)
     now = today()
     if filters.overdue:
-        # A case waiting for the reporter has its clock stopped: it is not overdue.
-        conditions += [Case.due_on < now, Case.status != CaseStatus.NEEDS_INFO]
+        conditions += [Case.due_on < now, Case.status.in_(sorted(DUTY_STATUSES))]
     if filters.due_within is not None:
         limit = WorkingCalendar().add_working_days(now, filters.due_within)
         conditions.append(Case.due_on <= limit)
@@ -93,8 +96,8 @@ def _conditions(user: User, filters: QueueFilters, *, with_status: bool = True) 
         conditions.append(Case.claimed_by_id == user.id)
     elif filters.claimed == "nobody":
         conditions.append(Case.claimed_by_id.is_(None))
-    elif filters.claimed and filters.claimed.isdigit():
-        conditions.append(Case.claimed_by_id == int(filters.claimed))
+    elif filters.claimed and to_int_or_none(filters.claimed):
+        conditions.append(Case.claimed_by_id == to_int_or_none(filters.claimed))
     if filters.confidential is not None:
         conditions.append(Case.confidential.is_(filters.confidential))
     conditions += _search_conditions(filters.search)
@@ -107,9 +110,8 @@ def _search_conditions(text: str) -> list:
     if not text:
         return []
     reference = text.upper().replace(" ", "")
-    if reference.startswith("PA") and "-" in reference and reference.rsplit("-", 1)[1].isdigit():
-        number = int(reference.rsplit("-", 1)[1])
-        return [Case.id == number] if number < 2**31 else [Case.id.is_(None)]
+    if reference.startswith("PA") and "-" in reference:
+        return [Case.id == to_int_or_none(reference.rsplit("-", 1)[1])]
     return [Case.search_text.like(f"%{escape_like(word)}%", escape="\\")
             for word in fold(text).split()[:8]]
 
@@ -124,18 +126,19 @@ def _after(cursor: str | None, sort: str) -> list:
     """The keyset condition that continues after `cursor`; a malformed cursor starts over."""
     if not cursor:
         return []
-    try:
-        if sort == "deadline":
-            due, _, case_id = cursor.partition("~")
-            last_id = int(case_id)
-            if due == "-":
-                return [Case.due_on.is_(None), Case.id > last_id]
-            last_due = date.fromisoformat(due)
-            return [or_(Case.due_on > last_due, and_(Case.due_on == last_due, Case.id > last_id),
-                        Case.due_on.is_(None))]
-        last_id = int(cursor)
-    except ValueError:
+    due, _, case_id = cursor.rpartition("~") if sort == "deadline" else ("", "", cursor)
+    last_id = to_int_or_none(case_id)
+    if last_id is None:
         return []
+    if sort == "deadline":
+        if due == "-":
+            return [Case.due_on.is_(None), Case.id > last_id]
+        try:
+            last_due = date.fromisoformat(due)
+        except ValueError:
+            return []
+        return [or_(Case.due_on > last_due, and_(Case.due_on == last_due, Case.id > last_id),
+                    Case.due_on.is_(None))]
     return [Case.id < last_id] if sort == "newest" else [Case.id > last_id]
 
 

@@ -8,10 +8,8 @@ committee too).
 
 Front stages (submitted, transfer_requested, answered, disputed) are late on the Front's own
 side: there is no officer or head to remind, so one working day overdue sends the case to
-the top of the ladder at once. `lifecycle.escalate` only climbs one rung at a time, so the
-officer and head rungs are written as events on the way up (the record shows the ladder was
-climbed) but only the supervisor rung is notified: the committee's supervisors and, for a
-commune or ward committee, the city Front.
+the top rung at once (`lifecycle.next_escalation_step`), one event: the committee's
+supervisors and, for a commune or ward committee, the city Front are told.
 
 `needs_info` cases are never selected: their clock stands still. Resolved cases whose
 rating window has ended are closed with `lifecycle.close_unrated`.

@@ -18,30 +18,36 @@ from sqlalchemy import select
 
 from moderation.casefile import case_file, get_front_case
 from moderation.forms import ACTION_FORMS, QueueFilterForm
-from moderation.queue import QueueFilters, queue_page, status_counts
+from moderation.queue import SORTS, QueueFilters, queue_page, status_counts
 from portal import lifecycle, notifications, uploads
 from portal.auth.permissions import require_roles, staff, staff_actor
 from portal.db import commit_or_conflict, get_session
 from portal.lifecycle import StaleCase, TransitionRefused
 from portal.models import Agency, Attachment, FrontCommittee, User
 from portal.seed import hanoi_communes
-from portal.vocab import FRONT_ROLES
+from portal.vocab import CONDUCT_LABELS, FRONT_ROLES, SECTOR_LABELS, STATUS_LABELS
 
 blueprint = Blueprint("moderation", __name__)
 front_only = require_roles(*FRONT_ROLES)
 
 
+def _known(value, vocabulary):
+    """A filter value from the query string, if it is one the portal knows; else no filter."""
+    return value if value in vocabulary else None
+
+
 def _filters(form: QueueFilterForm) -> QueueFilters:
     confidential = {"yes": True, "no": False}.get(form.confidential.data or "")
+    status = form.status.data if form.status.data is not None else "open"
     return QueueFilters(
-        status=form.status.data if form.status.data is not None else "open",
-        agency_id=form.agency.data, conduct=form.conduct.data or None,
-        sector=form.sector.data or None, ward_code=form.commune.data,
+        status=status if status in ("open", "") or status in STATUS_LABELS else "open",
+        agency_id=form.agency.data, conduct=_known(form.conduct.data, CONDUCT_LABELS),
+        sector=_known(form.sector.data, SECTOR_LABELS), ward_code=form.commune.data,
         committee_id=form.committee.data, overdue=bool(form.overdue.data),
         escalated=bool(form.escalated.data),
         due_within=form.due_within.data if not form.due_within.errors else None,
         claimed=form.claimed.data or None, confidential=confidential,
-        search=form.q.data or "", sort=form.sort.data or "deadline")
+        search=form.q.data or "", sort=_known(form.sort.data, SORTS) or "deadline")
 
 
 def _filter_form() -> QueueFilterForm:
@@ -78,14 +84,14 @@ def queue():
                            query=query, filters=filters), status
 
 
-@blueprint.get("/cases/<int(max=2147483647):case_id>")
+@blueprint.get("/cases/<id:case_id>")
 @front_only
 def case_page(case_id: int):
     case = get_front_case(case_id)
     return render_template("moderation/case.html", file=case_file(get_session(), case, staff()))
 
 
-@blueprint.post("/cases/<int(max=2147483647):case_id>/identity")
+@blueprint.post("/cases/<id:case_id>/identity")
 @front_only
 def identity(case_id: int):
     """Looking at a confidential reporter's identity is itself on the record."""
@@ -99,7 +105,7 @@ def identity(case_id: int):
                            file=case_file(db, get_front_case(case_id), staff(), show_identity=True))
 
 
-@blueprint.post("/cases/<int(max=2147483647):case_id>/act/<action>")
+@blueprint.post("/cases/<id:case_id>/act/<action>")
 @front_only
 def act(case_id: int, action: str):
     form_class = ACTION_FORMS.get(action) or abort(404)
@@ -133,12 +139,18 @@ def _action_label(action: str) -> str:
 
 
 def _case_page_with(case, action: str, form, status: int, message=None):
-    """The case page again, with the failed action's form, its errors and what went wrong."""
+    """The case page again, with the failed action's form, its errors and what went wrong.
+
+    After a conflict (409) the page shows the case as it is now, so the form takes the current
+    version; after a mistake in the form (400) it keeps the version it was sent with.
+    """
+    if status == 409:
+        form.version.data = case.version
     file = case_file(get_session(), case, staff(), failed_action=action, failed_form=form)
     return render_template("moderation/case.html", file=file, problem=message), status
 
 
-@blueprint.get("/cases/<int(max=2147483647):case_id>/files/<int(max=2147483647):attachment_id>")
+@blueprint.get("/cases/<id:case_id>/files/<id:attachment_id>")
 @front_only
 def attachment(case_id: int, attachment_id: int):
     case = get_front_case(case_id)

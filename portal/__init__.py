@@ -5,12 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from portal.config import ConfigError, flask_config, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
 __all__ = ["ConfigError", "create_app"]
+
+
+class IdConverter(IntegerConverter):
+    """A row id in a URL: a positive number a database column can hold; anything else is a 404."""
+
+    def __init__(self, url_map):
+        super().__init__(url_map, min=1, max=2**31 - 1)
 
 
 def create_app(environ: dict[str, str] | None = None,
@@ -25,6 +34,13 @@ def create_app(environ: dict[str, str] | None = None,
         static_folder="static",
     )
     app.config.update(flask_config(settings))
+    app.url_map.converters["id"] = IdConverter
+    if settings.trusted_proxies:
+        # Behind nginx or a load balancer every request comes from the proxy: without this,
+        # all residents would share one address and one sign-in throttle.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies,
+                                x_proto=settings.trusted_proxies,
+                                x_host=settings.trusted_proxies)
     from portal import cli, db, errors, i18n, logs, security
     from portal.extensions import csrf, login_manager
 

@@ -33,6 +33,8 @@ class Settings:
     upload_dir: Path
     base_url: str
     instance_path: Path
+    # How many reverse proxies stand before the app: their X-Forwarded-* headers are believed.
+    trusted_proxies: int = 0
 
     @property
     def development(self) -> bool:
@@ -116,7 +118,13 @@ def load_settings(instance_path: Path, environ: dict[str, str] | None = None) ->
     if environment == "production" and not base_url.startswith("https://"):
         raise ConfigError("BASE_URL must be an https:// address in production")
 
+    proxies = env.get("TRUSTED_PROXIES", "0")
+    if not proxies.isdigit() or int(proxies) > 5:
+        raise ConfigError("TRUSTED_PROXIES must be the number of reverse proxies in front of "
+                          f"the portal, 0 to 5 (got {proxies!r})")
+
     return Settings(
+        trusted_proxies=int(proxies),
         environment=environment,
         secret_key=secret_key,
         database_url=database_url,

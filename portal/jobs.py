@@ -5,10 +5,10 @@ another process, perhaps after a restart. It opens its own session (and an app c
 when it runs outside one), and is safe to run twice.
 
 Where the periodic jobs run:
-- with `REDIS_URL` (production), RQ's own scheduler is to enqueue `PERIODIC_JOBS` (issue 5
-  hooks in at `embedded_jobs_wanted`);
-- without it (the embedded default, `make run`), `init_app` starts a daemon thread in the
-  process that serves requests and runs them there on their intervals.
+- today, with or without `REDIS_URL`, `init_app` starts a daemon thread in one process of
+  the host that serves requests and runs them there on their intervals;
+- once RQ's own scheduler enqueues `PERIODIC_JOBS` (issue 5), `embedded_jobs_wanted` is
+  where the web processes stop running them.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     # retries failed sends. Issue 5 replaces it with the relay to RQ.
     PeriodicJob("deliver-notifications", "portal.jobs.deliver_notifications",
                 timedelta(minutes=1), queue="notifications"),
+    PeriodicJob("prune-sign-in-failures", "portal.jobs.prune_sign_in_failures",
+                timedelta(hours=1)),
 )
 
 
@@ -103,6 +105,19 @@ def deliver_notifications(rounds: int = 50) -> int:
             if not delivered:
                 break
     return sent
+
+
+def prune_sign_in_failures() -> int:
+    """Forget failed sign-ins once they no longer count towards any throttle."""
+    from sqlalchemy import delete
+
+    from portal.auth.service import WINDOW
+    from portal.db import session_scope, utcnow
+    from portal.models import SignInFailure
+
+    with _app_context(), session_scope() as session:
+        return session.execute(delete(SignInFailure).where(
+            SignInFailure.created_at < utcnow() - WINDOW)).rowcount
 
 
 # -- where they run ---------------------------------------------------------------------------
@@ -207,10 +222,8 @@ def embedded_jobs_wanted(app: Flask) -> bool:
     settings = app.config["PORTAL_SETTINGS"]
     if settings.environment == "test" or app.testing:
         return False  # tests run jobs themselves, when they want them
-    if settings.redis_url:
-        # Issue 5: RQ's scheduler (`rq worker --with-scheduler`) enqueues each of PERIODIC_JOBS
-        # by `job.function` on `job.queue` every `job.interval`; a web process runs none.
-        return False
+    # With REDIS_URL the jobs still run here until RQ's scheduler takes them over (issue 5):
+    # an escalation must never wait for a person to start it.
     return serves_requests()
 
 

@@ -110,7 +110,10 @@ TRANSITIONS: dict[str, Transition] = {
     "reject": _t({S.SUBMITTED, S.NEEDS_INFO}, S.REJECTED, FRONT),
     "merge": _t({S.SUBMITTED, S.NEEDS_INFO}, S.MERGED, FRONT),
     "forward": _t({S.SUBMITTED}, S.FORWARDED, FRONT),
-    "refer_up": _t({S.SUBMITTED, S.NEEDS_INFO}, None, FRONT),
+    # A commune committee hands up what it may not decide: a transfer or an answer that
+    # concerns a city agency, a conflict of interest.
+    "refer_up": _t({S.SUBMITTED, S.NEEDS_INFO, S.TRANSFER_REQUESTED, S.ANSWERED, S.DISPUTED},
+                   None, FRONT),
     "acknowledge": _t({S.FORWARDED}, S.IN_PROGRESS, AGENCY),
     "assign_officer": _t({S.FORWARDED, S.IN_PROGRESS}, None, {Role.AGENCY_HEAD}),
     "request_extension": _t({S.IN_PROGRESS}, None, AGENCY),

@@ -508,3 +508,34 @@ def test_a_form_without_its_csrf_token_changes_nothing(admin, session):
     response = admin.client.post("/admin/rules/new", data={"stage": "answer", "working_days": "5"})
     assert response.status_code == 400
     assert session.scalar(select(func.count()).select_from(DeadlineRule)) == 0
+
+
+def test_a_commune_supervisor_may_not_change_what_applies_to_the_whole_city(auth, factory,
+                                                                            session, client):
+    supervisor = factory.user("supervisor", "MTTQ-00070")
+    session.commit()
+    auth.login(supervisor.email, PASSWORD)
+    for path in ("/admin/rules", "/admin/holidays", "/admin/replies", "/admin/"):
+        assert client.get(path).status_code == 403, path
+    response = auth.post("/admin/holidays", {"day": "2027-03-08", "name": "Nghỉ"}, page="/")
+    assert response.status_code == 403
+    assert session.scalar(select(func.count()).select_from(Holiday)) == 0
+
+
+def test_a_new_role_ends_the_persons_sessions(admin, factory, session, app):
+    from tests.helpers import AuthActions
+
+    officer = factory.user("agency_officer", "SO-XD")
+    session.commit()
+    theirs = app.test_client()
+    AuthActions(theirs).login(officer.email, PASSWORD)
+    assert admin.post(f"/admin/users/{officer.id}/role", role="agency_head",
+                      org_code="SO-XD").status_code == 303
+    response = theirs.get("/account/password")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+@pytest.mark.parametrize("path", [f"/admin/agencies/{2**70}", f"/admin/users/{2**40}",
+                                  f"/admin/rules/{2**31}", "/admin/replies/0"])
+def test_ids_beyond_any_row_are_not_found(admin, path):
+    assert admin.get(path).status_code == 404

@@ -133,3 +133,47 @@ def test_the_next_address_stays_on_this_site(auth, client, moderator):
     response = client.post("/login?next=https://evil.example/", data={
         "csrf_token": csrf_of(html), "email": moderator.email, "password": PASSWORD})
     assert response.headers["Location"] == "/"
+
+
+def test_behind_a_proxy_each_resident_has_a_throttle_of_their_own(tmp_path, database_url, factory,
+                                                                   session):
+    from portal import create_app
+    from tests.conftest import _environ
+
+    user = factory.moderator()
+    session.commit()
+    proxied = create_app({**_environ(database_url, tmp_path), "TRUSTED_PROXIES": "1"},
+                         instance_path=tmp_path / "proxied")
+
+    def attempt(forwarded_for: str, password: str) -> int:
+        client = proxied.test_client()
+        headers = {"X-Forwarded-For": forwarded_for}
+        html = client.get("/login", headers=headers).get_data(as_text=True)
+        return client.post("/login", headers=headers, data={
+            "csrf_token": csrf_of(html), "email": user.email, "password": password}).status_code
+
+    for _ in range(service.PAIR_LIMIT):
+        assert attempt("203.0.113.9", "wrong password here") == 400
+    assert attempt("203.0.113.9", PASSWORD) == 429
+    assert attempt("198.51.100.20", PASSWORD) == 303  # another resident behind the same proxy
+
+
+def test_without_a_trusted_proxy_a_forged_header_does_not_escape_the_throttle(app, moderator):
+    def attempt(forwarded_for: str, password: str) -> int:
+        client = app.test_client()
+        headers = {"X-Forwarded-For": forwarded_for}
+        html = client.get("/login", headers=headers).get_data(as_text=True)
+        return client.post("/login", headers=headers, data={
+            "csrf_token": csrf_of(html), "email": moderator.email, "password": password}).status_code
+
+    for i in range(service.PAIR_LIMIT):
+        attempt(f"192.0.2.{i}", "wrong password here")
+    assert attempt("192.0.2.200", PASSWORD) == 429
+
+
+def test_an_inactive_account_gets_the_same_answer_as_an_unknown_one(auth, moderator, session):
+    moderator.active = False
+    session.commit()
+    response = auth.login(moderator.email, PASSWORD)
+    assert response.status_code == 400
+    assert 'id="password-error"' in response.get_data(as_text=True)

@@ -483,3 +483,79 @@ def test_the_main_case_shows_how_many_people_reported_it(factory, session, front
     session.commit()
     html = case_page(client, main)
     assert "Reported by 3 people" in html or "3 người" in html
+
+
+@pytest.mark.parametrize("query", [
+    {"claimed": "²"}, {"claimed": str(2**70)}, {"q": "PA26-²"}, {"q": f"PA26-{2**70}"},
+    {"after": f"2026-01-01~{2**70}"}, {"after": "not-a-date~12"}, {"sort": "newest",
+                                                                   "after": str(2**70)},
+    {"status": "\x00"}, {"conduct": "\x00"}, {"sector": "\x00"}, {"sort": "\x00"},
+    {"q": "\x00"}, {"agency": str(2**70)}, {"commune": "-5"}, {"due_within": "999999"},
+    {"status": "no_such_status"},
+])
+def test_hostile_queue_parameters_never_break_the_queue(query, factory, session, front, client):
+    factory.case_in(S.SUBMITTED)
+    session.commit()
+    assert client.get("/moderation/", query_string=query).status_code in (200, 400)
+
+
+def test_a_page_without_its_version_changes_nothing(factory, session, front, client):
+    case = factory.case_in(S.SUBMITTED)
+    session.commit()
+    html = case_page(client, case)
+    response = client.post(f"/moderation/cases/{case.id}/act/reject", data={
+        "csrf_token": csrf_of(html), "reason": RejectReason.INSUFFICIENT, "note": "x"})
+    assert response.status_code == 400
+    assert reload(session, case).status == S.SUBMITTED
+
+
+def test_a_form_sent_back_with_a_mistake_keeps_the_version_it_was_built_on(factory, session,
+                                                                         front, client):
+    case = factory.case_in(S.SUBMITTED)
+    session.commit()
+    old = case.version
+    bad = act(client, case, "reject", {"reason": "because"}, version=old)
+    assert bad.status_code == 400
+    assert f'name="version" type="hidden" value="{old}"' in bad.get_data(as_text=True)
+
+
+def test_a_commune_committee_refers_up_a_transfer_it_may_not_approve(factory, session, auth,
+                                                                    client):
+    case = factory.case_in(S.TRANSFER_REQUESTED, agency=COMMUNE_AGENCY)
+    moderator = factory.moderator("MTTQ-00070")
+    session.commit()
+    auth.login(moderator.email, PASSWORD)
+    assert act(client, case, "approve_transfer").status_code == 409  # a city department
+    assert act(client, reload(session, case), "refer_up",
+               {"reason": "Đề nghị chuyển đến Sở: thuộc thẩm quyền MTTQ thành phố."}
+               ).status_code == 303
+    assert reload(session, case).front_committee.code == "MTTQ-HN"
+
+
+def test_staff_open_evidence_only_of_cases_in_their_queue(app, factory, session, auth, client):
+    from portal import uploads
+    from portal.models import Attachment
+
+    city_case = factory.case_in(S.SUBMITTED)
+    commune_case = factory.case_in(S.SUBMITTED, agency=COMMUNE_AGENCY)
+    upload_dir = app.config["PORTAL_SETTINGS"].upload_dir
+    checked = uploads.CheckedFile("bien-nhan.pdf", "application/pdf", b"%PDF-1.4\n%%EOF\n", 15,
+                                  "0" * 64)
+    attachment = Attachment(case_id=city_case.id, stored_name=uploads.store(upload_dir, checked),
+                            original_name="bien-nhan.pdf", content_type="application/pdf",
+                            size=15, sha256="0" * 64, uploaded_by="reporter")
+    session.add(attachment)
+    commune_moderator = factory.moderator("MTTQ-00070")
+    city_moderator = factory.moderator()
+    session.commit()
+
+    auth.login(city_moderator.email, PASSWORD)
+    url = f"/moderation/cases/{city_case.id}/files/{attachment.id}"
+    served = client.get(url)
+    assert served.status_code == 200 and served.headers["Content-Disposition"].startswith(
+        "attachment")
+    # The same file through another case's address is not found.
+    assert client.get(f"/moderation/cases/{commune_case.id}/files/{attachment.id}").status_code == 404
+    auth.logout()
+    auth.login(commune_moderator.email, PASSWORD)
+    assert client.get(url).status_code == 404

@@ -255,6 +255,9 @@ def change_membership(session: Session, user: User, acting: User, *, role: str,
     if user.id == acting.id and role != user.role:
         raise Refused(_l("You cannot change your own role; ask another administrator."))
     agency, committee = resolve_organisation(session, role, org_code)
+    if (role, agency, committee) != (user.role, user.agency, user.front_committee):
+        # A new role or organisation starts from a fresh sign-in, wherever the person is.
+        end_sessions(user)
     user.role = role
     user.agency = agency
     user.front_committee = committee

@@ -47,7 +47,9 @@ from portal.vocab import (
 blueprint = Blueprint("admin", __name__)
 
 ADMIN = (Role.ADMIN,)
-SETTINGS = (Role.ADMIN, Role.SUPERVISOR)  # deadline rules, holidays, canned replies
+# Deadline rules, holidays and canned replies apply to the whole city: administrators and the
+# city Front committee's supervisors.
+SETTINGS = (Role.ADMIN, Role.SUPERVISOR)
 
 
 @blueprint.context_processor
@@ -93,7 +95,7 @@ def _store(form, action: Callable[[], object]) -> bool:
 
 
 @blueprint.get("/")
-@require_roles(*SETTINGS)
+@require_roles(*SETTINGS, city_front=True)
 def index():
     return render_template("admin/index.html")
 
@@ -183,13 +185,13 @@ def _commune_name(ward_code: int | None) -> str | None:
     return next((c.name for c in hanoi_communes() if c.code == ward_code), str(ward_code))
 
 
-@blueprint.get("/agencies/<int:agency_id>")
+@blueprint.get("/agencies/<id:agency_id>")
 @require_roles(*ADMIN)
 def agency(agency_id: int):
     return _render_agency(_get(Agency, agency_id))
 
 
-@blueprint.post("/agencies/<int:agency_id>/rename")
+@blueprint.post("/agencies/<id:agency_id>/rename")
 @require_roles(*ADMIN)
 def agency_rename(agency_id: int):
     agency = _get(Agency, agency_id)
@@ -201,7 +203,7 @@ def agency_rename(agency_id: int):
     return _render_agency(agency, names=form, status=400)
 
 
-@blueprint.post("/agencies/<int:agency_id>/move")
+@blueprint.post("/agencies/<id:agency_id>/move")
 @require_roles(*ADMIN)
 def agency_move(agency_id: int):
     agency = _get(Agency, agency_id)
@@ -226,13 +228,13 @@ def _agency_activation(agency_id: int, active: bool):
     abort(400)
 
 
-@blueprint.post("/agencies/<int:agency_id>/deactivate")
+@blueprint.post("/agencies/<id:agency_id>/deactivate")
 @require_roles(*ADMIN)
 def agency_deactivate(agency_id: int):
     return _agency_activation(agency_id, False)
 
 
-@blueprint.post("/agencies/<int:agency_id>/reactivate")
+@blueprint.post("/agencies/<id:agency_id>/reactivate")
 @require_roles(*ADMIN)
 def agency_reactivate(agency_id: int):
     return _agency_activation(agency_id, True)
@@ -295,13 +297,13 @@ def _render_user(user: User, membership: MembershipForm | None = None, status: i
                            is_self=user.id == staff().id), status
 
 
-@blueprint.get("/users/<int:user_id>")
+@blueprint.get("/users/<id:user_id>")
 @require_roles(*ADMIN)
 def user(user_id: int):
     return _render_user(_get(User, user_id))
 
 
-@blueprint.post("/users/<int:user_id>/role")
+@blueprint.post("/users/<id:user_id>/role")
 @require_roles(*ADMIN)
 def user_role(user_id: int):
     user = _get(User, user_id)
@@ -313,7 +315,7 @@ def user_role(user_id: int):
     return _render_user(user, membership=form, status=400)
 
 
-@blueprint.post("/users/<int:user_id>/deactivate")
+@blueprint.post("/users/<id:user_id>/deactivate")
 @require_roles(*ADMIN)
 def user_deactivate(user_id: int):
     user = _get(User, user_id)
@@ -325,7 +327,7 @@ def user_deactivate(user_id: int):
     return _render_user(user, action=form, status=400)
 
 
-@blueprint.post("/users/<int:user_id>/reactivate")
+@blueprint.post("/users/<id:user_id>/reactivate")
 @require_roles(*ADMIN)
 def user_reactivate(user_id: int):
     user = _get(User, user_id)
@@ -341,7 +343,7 @@ def user_reactivate(user_id: int):
 
 
 @blueprint.get("/rules")
-@require_roles(*SETTINGS)
+@require_roles(*SETTINGS, city_front=True)
 def rules():
     return render_template("admin/rules.html", rules=services.list_rules(get_session()),
                            stages=DEADLINE_STAGE_LABELS, defaults=DEFAULT_DEADLINE_DAYS)
@@ -354,7 +356,7 @@ def _save_rule(form: RuleForm, rule: DeadlineRule | None) -> bool:
 
 
 @blueprint.route("/rules/new", methods=["GET", "POST"])
-@require_roles(*SETTINGS)
+@require_roles(*SETTINGS, city_front=True)
 def rule_new():
     form = RuleForm()
     if form.validate_on_submit() and _save_rule(form, None):
@@ -364,8 +366,8 @@ def rule_new():
     return render_template("admin/rule_form.html", form=form, rule=None), status
 
 
-@blueprint.route("/rules/<int:rule_id>", methods=["GET", "POST"])
-@require_roles(*SETTINGS)
+@blueprint.route("/rules/<id:rule_id>", methods=["GET", "POST"])
+@require_roles(*SETTINGS, city_front=True)
 def rule_edit(rule_id: int):
     rule = _get(DeadlineRule, rule_id)
     form = RuleForm(obj=rule)
@@ -376,8 +378,8 @@ def rule_edit(rule_id: int):
     return render_template("admin/rule_form.html", form=form, rule=rule), status
 
 
-@blueprint.post("/rules/<int:rule_id>/delete")
-@require_roles(*SETTINGS)
+@blueprint.post("/rules/<id:rule_id>/delete")
+@require_roles(*SETTINGS, city_front=True)
 def rule_delete(rule_id: int):
     rule = _get(DeadlineRule, rule_id)
     form = ActionForm()
@@ -398,13 +400,13 @@ def _render_holidays(form: HolidayForm, status: int = 200):
 
 
 @blueprint.get("/holidays")
-@require_roles(*SETTINGS)
+@require_roles(*SETTINGS, city_front=True)
 def holidays():
     return _render_holidays(HolidayForm(formdata=None))
 
 
 @blueprint.post("/holidays")
-@require_roles(*SETTINGS)
+@require_roles(*SETTINGS, city_front=True)
 def holiday_add():
     form = HolidayForm()
     if form.validate_on_submit() and _store(form, lambda: services.add_holiday(
@@ -418,8 +420,8 @@ def holiday_add():
     return _render_holidays(form, status=400)
 
 
-@blueprint.post("/holidays/<int:holiday_id>/delete")
-@require_roles(*SETTINGS)
+@blueprint.post("/holidays/<id:holiday_id>/delete")
+@require_roles(*SETTINGS, city_front=True)
 def holiday_delete(holiday_id: int):
     holiday = _get(Holiday, holiday_id)
     form = ActionForm()
@@ -434,7 +436,7 @@ def holiday_delete(holiday_id: int):
 
 
 @blueprint.get("/replies")
-@require_roles(*SETTINGS)
+@require_roles(*SETTINGS, city_front=True)
 def replies():
     return render_template("admin/replies.html",
                            replies=services.list_canned_replies(get_session()))
@@ -447,7 +449,7 @@ def _save_reply(form: CannedReplyForm, reply: CannedReply | None) -> bool:
 
 
 @blueprint.route("/replies/new", methods=["GET", "POST"])
-@require_roles(*SETTINGS)
+@require_roles(*SETTINGS, city_front=True)
 def reply_new():
     form = CannedReplyForm()
     if form.validate_on_submit() and _save_reply(form, None):
@@ -457,8 +459,8 @@ def reply_new():
     return render_template("admin/reply_form.html", form=form, reply=None), status
 
 
-@blueprint.route("/replies/<int:reply_id>", methods=["GET", "POST"])
-@require_roles(*SETTINGS)
+@blueprint.route("/replies/<id:reply_id>", methods=["GET", "POST"])
+@require_roles(*SETTINGS, city_front=True)
 def reply_edit(reply_id: int):
     reply = _get(CannedReply, reply_id)
     form = CannedReplyForm(obj=reply)
@@ -480,13 +482,13 @@ def _reply_activation(reply_id: int, active: bool):
     abort(400)
 
 
-@blueprint.post("/replies/<int:reply_id>/deactivate")
-@require_roles(*SETTINGS)
+@blueprint.post("/replies/<id:reply_id>/deactivate")
+@require_roles(*SETTINGS, city_front=True)
 def reply_deactivate(reply_id: int):
     return _reply_activation(reply_id, False)
 
 
-@blueprint.post("/replies/<int:reply_id>/reactivate")
-@require_roles(*SETTINGS)
+@blueprint.post("/replies/<id:reply_id>/reactivate")
+@require_roles(*SETTINGS, city_front=True)
 def reply_reactivate(reply_id: int):
     return _reply_activation(reply_id, True)

@@ -77,12 +77,13 @@ def authenticate(session: Session, email: str, password: str) -> SignIn:
         log.warning("staff sign-in refused: too many failures (account %s)", account[:12])
         return SignIn(None, throttled=True)
     user = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
-    if user is None:
+    if user is None or not user.active:
+        # As long as a real check, so the answer's timing does not tell which accounts exist.
         if len(password) <= MAX_PASSWORD_LENGTH:
             _spend_time(password)
         ok = False
     else:
-        ok = user.active and check_password(user, password)
+        ok = check_password(user, password)
     if not ok:
         session.add(SignInFailure(account_key=account, client_key=client))
         session.execute(delete(SignInFailure).where(SignInFailure.account_key == account,

@@ -227,7 +227,7 @@ def reply(reference: str):
     return render_template("citizen/case.html", view=view, case=case, reply_form=form), 400
 
 
-@blueprint.get("/track/<reference>/files/<int(max=2147483647):attachment_id>")
+@blueprint.get("/track/<reference>/files/<id:attachment_id>")
 def attachment(reference: str, attachment_id: int):
     case = get_tracked_case(reference)
     item = get_session().get(Attachment, attachment_id)
