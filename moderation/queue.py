@@ -7,11 +7,11 @@ Every filter maps to an indexed column, and pages continue from the last row see
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, true
+from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session, joinedload
 
+from portal import paging
 from portal.citizen.forms import to_int_or_none
 from portal.deadlines import WorkingCalendar, today
 from portal.models import Case, User
@@ -22,7 +22,7 @@ PAGE_SIZE = 50
 # The states in which somebody owes the next step by a deadline: a case waiting for the
 # reporter (clock stopped) or in the reporter's rating window is nobody's overdue duty.
 DUTY_STATUSES = OPEN_STATUSES - {CaseStatus.NEEDS_INFO, CaseStatus.RESOLVED}
-SORTS = ("deadline", "newest", "oldest")
+SORTS = paging.SORTS
 
 
 def committee_scope(user: User) -> ColumnElement[bool]:
@@ -116,38 +116,6 @@ def _search_conditions(text: str) -> list:
             for word in fold(text).split()[:8]]
 
 
-def _encode(case: Case, sort: str) -> str:
-    if sort == "deadline":
-        return f"{case.due_on.isoformat() if case.due_on else '-'}~{case.id}"
-    return str(case.id)
-
-
-def _after(cursor: str | None, sort: str) -> list:
-    """The keyset condition that continues after `cursor`; a malformed cursor starts over."""
-    if not cursor:
-        return []
-    due, _, case_id = cursor.rpartition("~") if sort == "deadline" else ("", "", cursor)
-    last_id = to_int_or_none(case_id)
-    if last_id is None:
-        return []
-    if sort == "deadline":
-        if due == "-":
-            return [Case.due_on.is_(None), Case.id > last_id]
-        try:
-            last_due = date.fromisoformat(due)
-        except ValueError:
-            return []
-        return [or_(Case.due_on > last_due, and_(Case.due_on == last_due, Case.id > last_id),
-                    Case.due_on.is_(None))]
-    return [Case.id < last_id] if sort == "newest" else [Case.id > last_id]
-
-
-def _order(sort: str) -> list:
-    if sort == "deadline":
-        return [Case.due_on.asc().nulls_last(), Case.id.asc()]
-    return [Case.id.desc()] if sort == "newest" else [Case.id.asc()]
-
-
 def queue_page(session: Session, user: User, filters: QueueFilters, cursor: str | None = None,
                size: int = PAGE_SIZE) -> Page:
     sort = filters.effective_sort()
@@ -155,13 +123,13 @@ def queue_page(session: Session, user: User, filters: QueueFilters, cursor: str 
         select(Case)
         .options(joinedload(Case.agency), joinedload(Case.assigned_agency),
                  joinedload(Case.claimed_by))
-        .where(*_conditions(user, filters), *_after(cursor, sort))
-        .order_by(*_order(sort))
+        .where(*_conditions(user, filters), *paging.after(cursor, sort))
+        .order_by(*paging.order(sort))
         .limit(size + 1)
     ).all()
     more = len(rows) > size
     rows = rows[:size]
-    return Page(cases=list(rows), next_cursor=_encode(rows[-1], sort) if more and rows else None)
+    return Page(cases=list(rows), next_cursor=paging.cursor_of(rows[-1], sort) if more and rows else None)
 
 
 def status_counts(session: Session, user: User, filters: QueueFilters) -> dict[str, int]:

@@ -57,6 +57,7 @@ def create_app(environ: dict[str, str] | None = None,
 
     from moderation.views import blueprint as moderation
     from portal.admin.views import blueprint as admin
+    from portal.agency.views import blueprint as agency
     from portal.auth.views import blueprint as auth
     from portal.citizen.views import blueprint as citizen
 
@@ -64,6 +65,7 @@ def create_app(environ: dict[str, str] | None = None,
     app.register_blueprint(auth)
     app.register_blueprint(moderation, url_prefix="/moderation")
     app.register_blueprint(admin, url_prefix="/admin")
+    app.register_blueprint(agency, url_prefix="/agency")
 
     from portal import jobs
 

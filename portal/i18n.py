@@ -67,6 +67,7 @@ def init_app(app: Flask) -> None:
             "event": vocab.EVENT_LABELS,
             "deadline_state": vocab.DEADLINE_STATE_LABELS,
             "action": vocab.ACTION_LABELS,
+            "agency_action": vocab.AGENCY_ACTION_LABELS,
             "status_short": vocab.STATUS_SHORT_LABELS,
             "decision": vocab.DECISION_LABELS,
             "actor_kind": vocab.ACTOR_KIND_LABELS,

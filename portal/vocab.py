@@ -300,3 +300,12 @@ DECISION_LABELS = {
     "accepted": _l("accepted"),
     "returned": _l("returned to the agency"),
 }
+
+# What the agency's buttons say.
+AGENCY_ACTION_LABELS = {
+    "acknowledge": _l("Acknowledge the case"),
+    "assign_officer": _l("Name the officer responsible"),
+    "request_extension": _l("Ask for more time"),
+    "request_transfer": _l("Ask to transfer it to the competent agency"),
+    "answer": _l("Send the answer to the Front"),
+}

@@ -1,0 +1,175 @@
+"""The agency workspace: the inbox, the case page and its actions, the export."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from portal import lifecycle, notifications, paging, uploads
+from portal.agency.access import agency_scope, get_agency_case
+from portal.agency.answers import submit_answer
+from portal.agency.casefile import case_file
+from portal.agency.forms import ACTION_FORMS
+from portal.auth.permissions import require_roles, staff, staff_actor
+from portal.db import commit_or_conflict, get_session
+from portal.lifecycle import TransitionRefused
+from portal.models import Case
+from portal.vocab import AGENCY_ROLES, CONDUCT_LABELS, SECTOR_LABELS, STATUS_LABELS, CaseStatus
+
+blueprint = Blueprint("agency", __name__)
+agency_staff = require_roles(*AGENCY_ROLES)
+
+S = CaseStatus
+# What the agency has to act on or wait for; closed cases are under "done".
+IN_HAND = (S.FORWARDED, S.IN_PROGRESS, S.TRANSFER_REQUESTED, S.ANSWERED, S.DISPUTED, S.RESOLVED)
+DONE = (S.CLOSED,)
+PAGE_SIZE = 50
+
+
+def _inbox_query(view: str):
+    statuses = DONE if view == "done" else IN_HAND
+    return select(Case).where(agency_scope(staff()), Case.status.in_(statuses))
+
+
+@blueprint.get("/")
+@agency_staff
+def inbox():
+    view = "done" if request.args.get("view") == "done" else "open"
+    sort = "newest" if view == "done" else "deadline"
+    cases = get_session().scalars(
+        _inbox_query(view).options(joinedload(Case.assigned_officer))
+        .where(*paging.after(request.args.get("after"), sort))
+        .order_by(*paging.order(sort)).limit(PAGE_SIZE + 1)).all()
+    more = len(cases) > PAGE_SIZE
+    cases = cases[:PAGE_SIZE]
+    after = paging.cursor_of(cases[-1], sort) if more and cases else None
+    return render_template("agency/inbox.html", cases=cases, view=view, after=after)
+
+
+@blueprint.get("/cases/<id:case_id>")
+@agency_staff
+def case_page(case_id: int):
+    case = get_agency_case(case_id)
+    return render_template("agency/case.html", file=case_file(get_session(), case, staff()))
+
+
+@blueprint.post("/cases/<id:case_id>/act/<action>")
+@agency_staff
+def act(case_id: int, action: str):
+    form_class = ACTION_FORMS.get(action) or abort(404)
+    db = get_session()
+    case = get_agency_case(case_id)
+    form = form_class()
+    if action == "answer":
+        return _answer(case, form)
+    if not form.validate_on_submit():
+        return _page_with(case, action, form, 400)
+    try:
+        lifecycle.ACTIONS[action](db, case, staff_actor(), **form.arguments(),
+                                  expected_version=form.expected_version())
+    except TransitionRefused as refused:
+        db.rollback()
+        return _page_with(get_agency_case(case_id), action, form, 409, refused.message)
+    if not commit_or_conflict(db):
+        return _page_with(get_agency_case(case_id), action, form, 409, _conflict())
+    notifications.deliver_after_response(db)
+    return _done(case_id, action)
+
+
+def _answer(case: Case, form):
+    db = get_session()
+    files = [f for f in request.files.getlist(form.evidence.name) if f.filename]
+    if not form.validate_on_submit():
+        return _page_with(case, "answer", form, 400)
+    try:
+        checked = uploads.check_files(files)
+    except uploads.UploadError as error:
+        form.evidence.errors = [error.message]
+        return _page_with(case, "answer", form, 400)
+    try:
+        answer = submit_answer(db, case, staff_actor(), form.arguments(), checked,
+                               current_app.config["PORTAL_SETTINGS"].upload_dir,
+                               form.expected_version())
+    except TransitionRefused as refused:
+        return _page_with(get_agency_case(case.id), "answer", form, 409, refused.message)
+    if answer is None:
+        return _page_with(get_agency_case(case.id), "answer", form, 409, _conflict())
+    notifications.deliver_after_response(db)
+    return _done(case.id, "answer")
+
+
+def _conflict() -> str:
+    return _("Someone else changed this case while you were looking at it. Nothing was saved; "
+             "look at it again and decide.")
+
+
+def _done(case_id: int, action: str):
+    from portal.vocab import EVENT_LABELS
+
+    flash(_("Done: %(what)s.", what=str(EVENT_LABELS.get(action, action))))
+    return redirect(url_for("agency.case_page", case_id=case_id), 303)
+
+
+def _page_with(case: Case, action: str, form, status: int, message=None):
+    if status == 409:  # the page now shows the case as it is: the form follows it
+        form.version.data = case.version
+    file = case_file(get_session(), case, staff(), failed_action=action, failed_form=form)
+    return render_template("agency/case.html", file=file, problem=message,
+                           failed_action=action), status
+
+
+@blueprint.get("/cases/<id:case_id>/files/<id:attachment_id>")
+@agency_staff
+def attachment(case_id: int, attachment_id: int):
+    case = get_agency_case(case_id)
+    file = case_file(get_session(), case, staff())
+    item = next((a for a in file.attachments if a.id == attachment_id), None)
+    if item is None:
+        abort(404)
+    path = uploads.path_for(current_app.config["PORTAL_SETTINGS"].upload_dir, item.stored_name)
+    if not path.exists():
+        abort(404)
+    return send_file(path, mimetype=item.content_type, as_attachment=True,
+                     download_name=item.original_name, max_age=0)
+
+
+EXPORT_COLUMNS = ("reference", "status", "conduct", "sector", "received", "due_on", "officer",
+                  "text")
+
+
+@blueprint.get("/export.csv")
+@agency_staff
+def export():
+    """The agency's cases for its own records: the reviewed text, never the reporter."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(EXPORT_COLUMNS)
+    for case in get_session().scalars(
+            select(Case).options(joinedload(Case.assigned_officer))
+            .where(agency_scope(staff())).order_by(Case.id).execution_options(yield_per=500)):
+        writer.writerow([
+            case.reference, STATUS_LABELS[case.status], CONDUCT_LABELS[case.conduct],
+            SECTOR_LABELS[case.sector], case.created_at.date().isoformat(),
+            case.due_on.isoformat() if case.due_on else "",
+            case.assigned_officer.name if case.assigned_officer else "",
+            case.public_description if case.description_redacted is not None
+            or not case.confidential else "",
+        ])
+    return Response(buffer.getvalue().encode("utf-8-sig"), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=cases.csv"})
