@@ -649,9 +649,13 @@ def uphold_answer(session: Session, case: Case, actor: Actor, *, assessment: str
 # -- the reporter ---------------------------------------------------------------------------
 
 
+def rating_window_open(case: Case) -> bool:
+    """Whether the reporter may still rate the result or dispute it (the last day counts)."""
+    return case.due_on is None or today() <= case.due_on
+
+
 def _require_rating_window_open(case: Case) -> None:
-    _require(case.due_on is None or today() <= case.due_on,
-             _l("The time to rate or dispute this answer has ended."))
+    _require(rating_window_open(case), _l("The time to rate or dispute this answer has ended."))
 
 
 def dispute(session: Session, case: Case, actor: Actor, *, reason: str,

@@ -18,7 +18,14 @@ from wtforms import (
     TextAreaField,
     ValidationError,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    Optional,
+    Regexp,
+    StopValidation,
+)
 
 from portal.accounts import EMAIL_PATTERN
 from portal.db import get_session
@@ -171,6 +178,65 @@ class ReplyForm(FlaskForm):
     reply = TextAreaField(_l("Your answer"), **TEXT, validators=[
         DataRequired(_l("Write your answer.")), plain_text,
         at_most(5000)])
+    version = HiddenField()
+
+
+# The satisfaction scale of SIPAS, the national index of satisfaction with public service.
+SCORE_LABELS = {
+    1: _l("very dissatisfied"),
+    2: _l("dissatisfied"),
+    3: _l("neither satisfied nor dissatisfied"),
+    4: _l("satisfied"),
+    5: _l("very satisfied"),
+}
+# The five factors of SIPAS and the overall score, in the order of `lifecycle.RATING_FACTORS`.
+RATING_FACTOR_LABELS = {
+    "access": _l("Access to the service: reaching the agency and learning what to do"),
+    "procedure": _l("The procedure"),
+    "attitude": _l("The official who handled your case: attitude and competence"),
+    "result": _l("The result"),
+    "handling": _l("How your report was received and handled"),
+    "overall": _l("Overall, how satisfied are you?"),
+}
+
+
+def _score(value):
+    """A submitted score as a number from 1 to 5; anything else becomes None (and fails)."""
+    number = to_int_or_none(value)
+    return number if number in SCORE_LABELS else None
+
+
+def _score_given(_form, field):
+    if field.data is None:
+        raise StopValidation(_l("Choose a score from 1 to 5."))
+
+
+def _scale(factor: str) -> RadioField:
+    return RadioField(RATING_FACTOR_LABELS[factor], choices=list(SCORE_LABELS.items()),
+                      coerce=_score, validate_choice=False, validators=[_score_given])
+
+
+class RatingForm(FlaskForm):
+    access = _scale("access")
+    procedure = _scale("procedure")
+    attitude = _scale("attitude")
+    result = _scale("result")
+    handling = _scale("handling")
+    overall = _scale("overall")
+    comment = TextAreaField(_l("Your comment (optional)"), **TEXT,
+                            validators=[plain_text, at_most(2000)])
+    version = HiddenField()
+
+    def scales(self) -> list[RadioField]:
+        return [self[factor] for factor in RATING_FACTOR_LABELS]
+
+    def scores(self) -> dict[str, int | None]:
+        return {factor: self[factor].data for factor in RATING_FACTOR_LABELS}
+
+
+class DisputeForm(FlaskForm):
+    reason = TextAreaField(_l("Why the problem is not solved"), **TEXT, validators=[
+        DataRequired(_l("Say why the problem is not solved.")), plain_text, at_most(5000)])
     version = HiddenField()
 
 

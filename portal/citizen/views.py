@@ -18,11 +18,21 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from portal import lifecycle, notifications, receipts, reports, uploads
-from portal.citizen.forms import ReplyForm, ReportForm, TrackForm, agency_choices, to_int_or_none
+from portal.citizen.forms import (
+    RATING_FACTOR_LABELS,
+    SCORE_LABELS,
+    DisputeForm,
+    RatingForm,
+    ReplyForm,
+    ReportForm,
+    TrackForm,
+    agency_choices,
+    to_int_or_none,
+)
 from portal.db import commit_or_conflict, get_session
 from portal.i18n import select_locale
-from portal.lifecycle import Actor, TransitionRefused
-from portal.models import Attachment, Case
+from portal.lifecycle import Actor, StaleCase, TransitionRefused
+from portal.models import Answer, Attachment, Case
 from portal.seed import hanoi_communes
 from portal.tracking import case_view, find_by_code
 from portal.vocab import (
@@ -196,12 +206,47 @@ def track():
     return render_template("citizen/track.html", form=form, tracked=tracked), status
 
 
+# Said when the case changed between loading the page and sending a form: nothing was saved.
+CHANGED_MEANWHILE = _l("Your report changed while you were writing. Nothing was saved; read the "
+                       "page again and resend.")
+
+
+def _answer_documents(case: Case) -> list[Attachment]:
+    """The agency's documents that go with the answer the Front accepted: the reporter's to read.
+
+    Documents of an answer still under review, or one the Front returned, stay with the staff.
+    """
+    return list(get_session().scalars(
+        select(Attachment).join(Answer, Attachment.answer_id == Answer.id)
+        .where(Attachment.case_id == case.id, Answer.case_id == case.id,
+               Attachment.uploaded_by == "agency", Answer.review == "accepted")
+        .order_by(Attachment.id)))
+
+
+def _render_case(case: Case, status: int = 200, *, reply_form: ReplyForm | None = None,
+                 rating_form: RatingForm | None = None, dispute_form: DisputeForm | None = None,
+                 problem=None, problem_for: str | None = None):
+    """The tracking page, with the form that failed (if any) and what went wrong.
+
+    The forms that were not sent start empty, with the version of the case as it is now.
+    """
+    fresh = {"formdata": None, "version": case.version}
+    awaiting_verdict = lifecycle.allowed(case, Actor.reporter(case.id), "rate")
+    return render_template(
+        "citizen/case.html", view=case_view(get_session(), case), case=case,
+        documents=_answer_documents(case),
+        reply_form=reply_form or ReplyForm(**fresh),
+        awaiting_verdict=awaiting_verdict,
+        window_open=awaiting_verdict and lifecycle.rating_window_open(case),
+        rating_form=rating_form or RatingForm(**fresh),
+        dispute_form=dispute_form or DisputeForm(**fresh),
+        factor_labels=RATING_FACTOR_LABELS, score_labels=SCORE_LABELS,
+        problem=problem, problem_for=problem_for), status
+
+
 @blueprint.get("/track/<reference>")
 def tracked_case(reference: str):
-    case = get_tracked_case(reference)
-    view = case_view(get_session(), case)
-    reply_form = ReplyForm(version=case.version)
-    return render_template("citizen/case.html", view=view, case=case, reply_form=reply_form)
+    return _render_case(get_tracked_case(reference))
 
 
 @blueprint.post("/track/<reference>/reply")
@@ -220,11 +265,80 @@ def reply(reference: str):
             if commit_or_conflict(db):
                 notifications.deliver_after_response(db)
                 return redirect(url_for("citizen.tracked_case", reference=case.reference), 303)
-            form.reply.errors.append(_l("Your report changed while you were writing. Nothing "
-                                        "was saved; read the page again and resend."))
+            form.reply.errors.append(CHANGED_MEANWHILE)
             case = get_tracked_case(reference)
-    view = case_view(db, case)
-    return render_template("citizen/case.html", view=view, case=case, reply_form=form), 400
+    return _render_case(case, 400, reply_form=form)
+
+
+@blueprint.post("/track/<reference>/rate")
+def rate(reference: str):
+    form = RatingForm()
+
+    def act(db, case, actor, expected_version):
+        lifecycle.rate(db, case, actor, scores=form.scores(), comment=form.comment.data or "",
+                       expected_version=expected_version)
+
+    return _reporter_verdict(reference, "rate", form, act)
+
+
+@blueprint.post("/track/<reference>/dispute")
+def dispute(reference: str):
+    form = DisputeForm()
+
+    def act(db, case, actor, expected_version):
+        lifecycle.dispute(db, case, actor, reason=form.reason.data or "",
+                          expected_version=expected_version)
+
+    return _reporter_verdict(reference, "dispute", form, act)
+
+
+def _reporter_verdict(reference: str, action: str, form, act):
+    """Rate or dispute the accepted answer: the reporter's last word on the case.
+
+    A form with mistakes comes back with the messages next to its fields (400). Anything the
+    lifecycle refuses (the window has ended, the case is not waiting for a verdict, the page
+    is out of date) comes back with its message and nothing stored (409).
+    """
+    case = get_tracked_case(reference)
+    db = get_session()
+    form_of = {"rating_form" if action == "rate" else "dispute_form": form}
+    offered = (lifecycle.allowed(case, Actor.reporter(case.id), action)
+               and lifecycle.rating_window_open(case))
+    # The fields are checked only while the form is offered: otherwise the lifecycle's refusal
+    # (before it reads any field) says better why nothing can be sent.
+    if offered and not form.validate_on_submit():
+        return _render_case(case, 400, **form_of)
+    # A page without a version is as out of date as one with an old version: no case has 0.
+    expected_version = to_int_or_none(form.version.data) or 0
+    try:
+        act(db, case, Actor.reporter(case.id), expected_version)
+    except StaleCase:
+        db.rollback()
+        return _refused(reference, action, form, CHANGED_MEANWHILE)
+    except TransitionRefused as refused:
+        db.rollback()
+        return _refused(reference, action, form, refused.message)
+    if not commit_or_conflict(db):
+        return _refused(reference, action, form, CHANGED_MEANWHILE)
+    notifications.deliver_after_response(db)
+    return redirect(url_for("citizen.tracked_case", reference=case.reference,
+                            _anchor="verdict"), 303)
+
+
+def _refused(reference: str, action: str, form, message):
+    """The page as the case is now, the reporter's form kept so it can be sent again."""
+    case = get_tracked_case(reference)
+    form.version.data = case.version
+    form_of = {"rating_form" if action == "rate" else "dispute_form": form}
+    return _render_case(case, 409, problem=message, problem_for=action, **form_of)
+
+
+def _send_attachment(item: Attachment):
+    path = uploads.path_for(current_app.config["PORTAL_SETTINGS"].upload_dir, item.stored_name)
+    if not path.exists():
+        abort(404)
+    return send_file(path, mimetype=item.content_type, as_attachment=True,
+                     download_name=item.original_name, max_age=0)
 
 
 @blueprint.get("/track/<reference>/files/<id:attachment_id>")
@@ -233,11 +347,17 @@ def attachment(reference: str, attachment_id: int):
     item = get_session().get(Attachment, attachment_id)
     if item is None or item.case_id != case.id or item.uploaded_by != "reporter":
         abort(404)
-    path = uploads.path_for(current_app.config["PORTAL_SETTINGS"].upload_dir, item.stored_name)
-    if not path.exists():
+    return _send_attachment(item)
+
+
+@blueprint.get("/track/<reference>/documents/<id:attachment_id>")
+def document(reference: str, attachment_id: int):
+    """A document of the agency's accepted answer; any other file is not the reporter's."""
+    case = get_tracked_case(reference)
+    item = next((a for a in _answer_documents(case) if a.id == attachment_id), None)
+    if item is None:
         abort(404)
-    return send_file(path, mimetype=item.content_type, as_attachment=True,
-                     download_name=item.original_name, max_age=0)
+    return _send_attachment(item)
 
 
 @blueprint.post("/track/forget")
