@@ -30,6 +30,8 @@ REPORTER_KINDS = {"receipt", "status_changed", "info_requested", "answer_publish
 AGENCY_KINDS = {"forwarded_to_agency", "transfer_refused", "answer_returned", "case_disputed"}
 # Addressed to staff chosen by the rung of the escalation ladder (see `escalation_recipients`).
 STAFF_KINDS = {"escalation"}
+# Addressed to one staff account: an officer invited by the head of their agency.
+ACCOUNT_KINDS = {"invitation"}
 MAX_ATTEMPTS = 8
 CLAIM_LEASE = timedelta(minutes=10)
 DELIVERABLE = ("pending", "sending")
@@ -37,7 +39,7 @@ DELIVERABLE = ("pending", "sending")
 
 def queue(session: Session, kind: str, **payload: Any) -> OutboxMessage:
     """Add a notification to the outbox in the caller's transaction."""
-    if kind not in REPORTER_KINDS | AGENCY_KINDS | STAFF_KINDS:
+    if kind not in REPORTER_KINDS | AGENCY_KINDS | STAFF_KINDS | ACCOUNT_KINDS:
         raise ValueError(f"unknown notification {kind!r}")
     message = OutboxMessage(kind=kind, payload=payload, next_attempt_at=utcnow())
     session.add(message)
@@ -214,9 +216,33 @@ def _escalation_emails(session: Session, message: OutboxMessage) -> list[mail.Em
     return emails
 
 
+def _invitation_email(session: Session, message: OutboxMessage) -> list[mail.EmailMessage]:
+    """The link to choose a password, made now from the account as it is: never stored.
+
+    An account deactivated, or whose password was chosen, since the invitation gets nothing.
+    """
+    from portal.agency.team import ACTIVATION_MAX_AGE, activation_url, is_invited
+
+    user = session.get(User, message.payload["user_id"])
+    if user is None or not user.active or user.agency is None or not is_invited(user):
+        return []
+    inviter = session.get(User, message.payload.get("invited_by_id") or 0)
+    with force_locale("vi"):
+        context = {"user": user, "agency": user.agency, "inviter": inviter,
+                   "activation_url": activation_url(user),
+                   "hours": ACTIVATION_MAX_AGE // 3600,
+                   "sign_in_url": current_app.config["PORTAL_SETTINGS"].base_url + "/login"}
+        subject = _("Your account on the Hanoi accountability portal")
+        text = render_template("email/invitation.txt", **context)
+        html = render_template("email/invitation.html", **context)
+    return [mail.build(user.email, subject, text, html)]
+
+
 def render(session: Session, message: OutboxMessage) -> list[mail.EmailMessage]:
     if message.kind in REPORTER_KINDS:
         return _reporter_email(session, message)
+    if message.kind in ACCOUNT_KINDS:
+        return _invitation_email(session, message)
     if message.kind in STAFF_KINDS:
         return _escalation_emails(session, message)
     return _agency_emails(session, message)

@@ -173,3 +173,4 @@ def export():
         ])
     return Response(buffer.getvalue().encode("utf-8-sig"), mimetype="text/csv",
                     headers={"Content-Disposition": "attachment; filename=cases.csv"})
+from portal.agency import team_views  # noqa: E402,F401 - registers the head's routes

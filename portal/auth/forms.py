@@ -33,3 +33,15 @@ class PasswordForm(FlaskForm):
     def validate_new(self, field):
         if field.data == self.current.data:
             raise ValidationError(_l("Choose a password other than the current one."))
+
+
+class ActivationForm(FlaskForm):
+    """The password an invited person chooses, from the link in the invitation."""
+
+    new = PasswordField(_l("Your password"), validators=[
+        DataRequired(_l("Choose a password.")),
+        Length(min=MIN_PASSWORD_LENGTH, max=MAX_PASSWORD_LENGTH,
+               message=_l("A password has between %(min)d and %(max)d characters."))])
+    confirm = PasswordField(_l("Your password again"), validators=[
+        DataRequired(_l("Type the password again.")),
+        EqualTo("new", message=_l("The two passwords differ."))])

@@ -1,4 +1,4 @@
-"""Signing in and out, and changing one's password."""
+"""Signing in and out, changing one's password, and choosing one from an invitation."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
 from portal.accounts import check_password
-from portal.auth.forms import PasswordForm, SignInForm
+from portal.auth.forms import ActivationForm, PasswordForm, SignInForm
 from portal.auth.service import IDLE_TIMEOUT, authenticate, change_password
 from portal.db import get_session, utcnow
 from portal.i18n import safe_next
@@ -45,13 +45,7 @@ def sign_in():
     if form.validate_on_submit():
         result = authenticate(get_session(), form.email.data, form.password.data)
         if result.user is not None:
-            lang = session.get("lang")
-            session.clear()  # a new session at sign-in: nothing from before survives
-            if lang:
-                session["lang"] = lang
-            login_user(result.user)
-            session.permanent = True
-            session[LAST_SEEN] = utcnow().isoformat()
+            _start_session(result.user)
             target = request.args.get("next")
             return redirect(safe_next(target) if target else home_for(result.user), 303)
         status = 429 if result.throttled else 400
@@ -63,6 +57,16 @@ def sign_in():
         if form.password.errors:  # too long, say: the same words as a wrong password
             form.password.errors = [_("Email or password is wrong.")]
     return render_template("auth/login.html", form=form), status
+
+
+def _start_session(user) -> None:
+    lang = session.get("lang")
+    session.clear()  # a new session at sign-in: nothing from before survives
+    if lang:
+        session["lang"] = lang
+    login_user(user)
+    session.permanent = True
+    session[LAST_SEEN] = utcnow().isoformat()
 
 
 @blueprint.post("/logout")
@@ -85,6 +89,28 @@ def password():
         form.current.errors.append(_("This is not your current password."))
     status = 400 if form.errors else 200
     return render_template("auth/password.html", form=form), status
+
+
+@blueprint.route("/account/activate/<token>", methods=["GET", "POST"])
+def activate(token: str):
+    """An invited officer chooses a password from the emailed link, and is signed in."""
+    from portal.agency import team
+
+    db = get_session()
+    user = team.invited_user(db, token)
+    if user is None:
+        return render_template("auth/activate.html", form=None), 400
+    form = ActivationForm()
+    if form.validate_on_submit():
+        if team.activate(db, user, form.new.data):
+            db.commit()
+            _start_session(user)
+            flash(_("Your password is set and you are signed in. Welcome to the portal."))
+            return redirect(home_for(user), 303)
+        db.rollback()
+        return render_template("auth/activate.html", form=None), 400
+    status = 400 if form.errors else 200
+    return render_template("auth/activate.html", form=form, user=user), status
 
 
 @blueprint.before_app_request
