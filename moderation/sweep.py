@@ -36,7 +36,7 @@ from sqlalchemy import case as case_when
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
-from portal import deadlines, lifecycle, notifications
+from portal import deadlines, lifecycle, notifications, outbox
 from portal.db import commit_or_conflict
 from portal.deadlines import WorkingCalendar
 from portal.lifecycle import ESCALATION_STEPS, Actor, TransitionRefused
@@ -187,7 +187,7 @@ def _handle(session: Session, row: Row, today: date, calendar: WorkingCalendar,
     finally:
         # The sweep delivers nothing itself (the relay does): keep no reference to the
         # messages, so memory stays flat over a long run.
-        session.info.pop(notifications.NEW_MESSAGES, None)
+        session.info.pop(outbox.NEW_MESSAGES, None)
     if row.status == S.RESOLVED:
         result.closed += 1
     for step in climbed:

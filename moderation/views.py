@@ -19,7 +19,7 @@ from sqlalchemy import select
 from moderation.casefile import case_file, get_front_case
 from moderation.forms import ACTION_FORMS, QueueFilterForm
 from moderation.queue import SORTS, QueueFilters, queue_page, status_counts
-from portal import lifecycle, notifications, uploads
+from portal import lifecycle, outbox, uploads
 from portal.auth.permissions import require_roles, staff, staff_actor
 from portal.db import commit_or_conflict, get_session
 from portal.lifecycle import StaleCase, TransitionRefused
@@ -127,7 +127,7 @@ def act(case_id: int, action: str):
         return _case_page_with(get_front_case(case_id), action, form, 409, _(
             "Someone else changed this case while you were looking at it. Nothing was saved; "
             "look at it again and decide."))
-    notifications.deliver_after_response(db)
+    outbox.deliver_after_response(db)
     flash(_("Done: %(what)s.", what=_action_label(action)))
     return redirect(url_for("moderation.case_page", case_id=case_id), 303)
 

@@ -35,6 +35,9 @@ class Settings:
     instance_path: Path
     # How many reverse proxies stand before the app: their X-Forwarded-* headers are believed.
     trusted_proxies: int = 0
+    # How long a relay's or worker's claim on an outbox row lasts, and the first retry's wait.
+    outbox_lease_seconds: int = 600
+    outbox_retry_seconds: int = 30
 
     @property
     def development(self) -> bool:
@@ -123,8 +126,17 @@ def load_settings(instance_path: Path, environ: dict[str, str] | None = None) ->
         raise ConfigError("TRUSTED_PROXIES must be the number of reverse proxies in front of "
                           f"the portal, 0 to 5 (got {proxies!r})")
 
+    timings = {}
+    for name, default in (("OUTBOX_LEASE_SECONDS", 600), ("OUTBOX_RETRY_SECONDS", 30)):
+        value = env.get(name, str(default))
+        if not value.isdigit() or not 0 < int(value) <= 86400:
+            raise ConfigError(f"{name} must be a number of seconds from 1 to 86400 "
+                              f"(got {value!r})")
+        timings[name.lower()] = int(value)
+
     return Settings(
         trusted_proxies=int(proxies),
+        **timings,
         environment=environment,
         secret_key=secret_key,
         database_url=database_url,
@@ -155,4 +167,6 @@ def flask_config(settings: Settings) -> dict[str, object]:
         "BABEL_DEFAULT_LOCALE": "vi",
         "BABEL_DEFAULT_TIMEZONE": "Asia/Ho_Chi_Minh",
         "PREFERRED_URL_SCHEME": "https" if not settings.development else "http",
+        "OUTBOX_LEASE_SECONDS": settings.outbox_lease_seconds,
+        "OUTBOX_RETRY_SECONDS": settings.outbox_retry_seconds,
     }

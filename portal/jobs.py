@@ -5,10 +5,10 @@ another process, perhaps after a restart. It opens its own session (and an app c
 when it runs outside one), and is safe to run twice.
 
 Where the periodic jobs run:
-- today, with or without `REDIS_URL`, `init_app` starts a daemon thread in one process of
-  the host that serves requests and runs them there on their intervals;
-- once RQ's own scheduler enqueues `PERIODIC_JOBS` (issue 5), `embedded_jobs_wanted` is
-  where the web processes stop running them.
+- with `REDIS_URL` (production), RQ's cron (`rq cron portal.cron`) enqueues each of
+  `PERIODIC_JOBS` on its queue at its interval, and `rq` workers run them;
+- without it (the embedded default, `make run`), `init_app` starts a daemon thread in one
+  process of the host that serves requests and runs them there on their intervals.
 """
 
 from __future__ import annotations
@@ -45,10 +45,10 @@ class PeriodicJob:
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob("deadline-sweep", "portal.jobs.run_deadline_sweep", timedelta(minutes=15)),
-    # Sends what the sweep (or any change made outside a request) left in the outbox, and
-    # retries failed sends. Issue 5 replaces it with the relay to RQ.
-    PeriodicJob("deliver-notifications", "portal.jobs.deliver_notifications",
-                timedelta(minutes=1), queue="notifications"),
+    # Hands out what changes made outside a request (the sweep) queued, what waited while Redis
+    # or the mail server was down, and retries.
+    PeriodicJob("outbox-relay", "portal.jobs.relay_outbox", timedelta(minutes=1),
+                queue="notifications"),
     PeriodicJob("prune-sign-in-failures", "portal.jobs.prune_sign_in_failures",
                 timedelta(hours=1)),
 )
@@ -93,18 +93,26 @@ def run_deadline_sweep() -> dict[str, Any]:
             session.close()
 
 
-def deliver_notifications(rounds: int = 50) -> int:
-    """Deliver what is due in the outbox, in-process; returns the number of messages sent."""
-    from portal import notifications
+def relay_outbox(rounds: int = 20) -> int:
+    """Hand out what is due in the outbox: to the workers with Redis, delivered here without."""
+    from portal import outbox
 
-    sent = 0
+    handed = 0
     with _app_context():
         for _ in range(rounds):
-            delivered = notifications.deliver_pending()
-            sent += delivered
-            if not delivered:
+            count = outbox.relay()
+            handed += count
+            if not count:
                 break
-    return sent
+    return handed
+
+
+def deliver_outbox_message(message_id: int) -> bool:
+    """The job an `rq` worker runs for one outbox row (enqueued by the relay)."""
+    from portal import outbox
+
+    with _app_context():
+        return outbox.deliver(message_id)
 
 
 def prune_sign_in_failures() -> int:
@@ -222,8 +230,8 @@ def embedded_jobs_wanted(app: Flask) -> bool:
     settings = app.config["PORTAL_SETTINGS"]
     if settings.environment == "test" or app.testing:
         return False  # tests run jobs themselves, when they want them
-    # With REDIS_URL the jobs still run here until RQ's scheduler takes them over (issue 5):
-    # an escalation must never wait for a person to start it.
+    if settings.redis_url:
+        return False  # `rq cron portal.cron` enqueues them for the `rq` workers
     return serves_requests()
 
 

@@ -1,4 +1,4 @@
-"""Notifications: written to the outbox with the change that causes them, delivered after commit.
+"""Notifications: written to the outbox with the change that causes them (`portal.outbox` delivers).
 
 A message names ids only; what it says is rendered at delivery from the case as it
 is then, in the reporter's language. Messages to an agency never carry the
@@ -8,19 +8,19 @@ reporter's identity, nor do escalations, which go to agency and Front staff alik
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
-from flask import after_this_request, current_app, render_template
+from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from moderation.routing import city_committee
 from portal import mail, receipts
-from portal.db import new_session, utcnow
+from portal.db import utcnow
 from portal.models import Agency, Case, FrontCommittee, OutboxMessage, User
 from portal.vocab import AGENCY_ROLES, STATUS_LABELS, Role
 
@@ -32,9 +32,6 @@ AGENCY_KINDS = {"forwarded_to_agency", "transfer_refused", "answer_returned", "c
 STAFF_KINDS = {"escalation"}
 # Addressed to one staff account: an officer invited by the head of their agency.
 ACCOUNT_KINDS = {"invitation"}
-MAX_ATTEMPTS = 8
-CLAIM_LEASE = timedelta(minutes=10)
-DELIVERABLE = ("pending", "sending")
 
 
 def queue(session: Session, kind: str, **payload: Any) -> OutboxMessage:
@@ -48,28 +45,6 @@ def queue(session: Session, kind: str, **payload: Any) -> OutboxMessage:
 
 
 NEW_MESSAGES = "outbox_new"
-
-
-def deliver_after_response(session: Session) -> None:
-    """Deliver, once the response has gone out, what this request's committed change queued.
-
-    The person never waits for a mail server: a slow or failing one only leaves the rows
-    pending, to be retried.
-    """
-    ids = [m.id for m in session.info.pop(NEW_MESSAGES, []) if m.id is not None]
-    if not ids:
-        return
-    app = current_app._get_current_object()
-
-    def deliver_now(response):
-        def run():
-            with app.app_context():
-                for message_id in ids:
-                    deliver(message_id)
-        response.call_on_close(run)
-        return response
-
-    after_this_request(deliver_now)
 
 
 def _reporter_email(session: Session, message: OutboxMessage) -> list[mail.EmailMessage]:
@@ -246,53 +221,3 @@ def render(session: Session, message: OutboxMessage) -> list[mail.EmailMessage]:
     if message.kind in STAFF_KINDS:
         return _escalation_emails(session, message)
     return _agency_emails(session, message)
-
-
-def deliver(message_id: int) -> bool:
-    """Deliver one outbox message; safe to call twice (a sent message is left alone)."""
-    settings = current_app.config["PORTAL_SETTINGS"]
-    session = new_session()
-    try:
-        # Claim the row for a while first: of two deliverers racing for it, only one sends, and
-        # a deliverer that died mid-send leaves a claim that expires instead of a stuck row.
-        claimed = session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == message_id, OutboxMessage.status.in_(DELIVERABLE),
-                   OutboxMessage.next_attempt_at <= utcnow())
-            .values(status="sending", next_attempt_at=utcnow() + CLAIM_LEASE)
-        ).rowcount
-        session.commit()
-        if not claimed:
-            return False
-        message = session.get(OutboxMessage, message_id)
-        try:
-            for email in render(session, message):
-                mail.send(settings, email)
-        except Exception as exc:  # any failure is retried later, never lost
-            message.attempts += 1
-            message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            message.status = "failed" if message.attempts >= MAX_ATTEMPTS else "pending"
-            message.next_attempt_at = utcnow() + timedelta(seconds=30 * 2 ** message.attempts)
-            log.warning("notification %s failed (attempt %s)", message.id, message.attempts)
-            session.commit()
-            return False
-        message.status = "sent"
-        message.sent_at = utcnow()
-        session.commit()
-        return True
-    finally:
-        session.close()
-
-
-def deliver_pending(limit: int = 100) -> int:
-    """Deliver what is due now, in-process (the embedded default, without Redis)."""
-    session = new_session()
-    try:
-        ids = session.scalars(
-            select(OutboxMessage.id)
-            .where(OutboxMessage.status.in_(DELIVERABLE), OutboxMessage.next_attempt_at <= utcnow())
-            .order_by(OutboxMessage.id).limit(limit)
-        ).all()
-    finally:
-        session.close()
-    return sum(deliver(i) for i in ids)

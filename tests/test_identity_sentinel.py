@@ -14,7 +14,7 @@ from email import policy
 from sqlalchemy import select
 
 from moderation.sweep import sweep
-from portal import deadlines, lifecycle, notifications
+from portal import deadlines, lifecycle, notifications, outbox
 from portal.lifecycle import Actor
 from portal.models import Case, OutboxMessage, User
 from portal.vocab import AGENCY_ROLES, Outcome
@@ -74,7 +74,7 @@ def test_a_confidential_reporter_reaches_nothing_an_agency_receives(app, factory
     agency_addresses = set(session.scalars(select(User.email).where(
         User.agency_id == factory.agency("SO-XD").id, User.role.in_(sorted(AGENCY_ROLES)))))
     with app.app_context():
-        notifications.deliver_pending()
+        outbox.relay()
         messages = session.scalars(select(OutboxMessage)).all()
         rendered = [m for message in messages for m in notifications.render(session, message)]
     to_agency = [m for m in rendered if m["To"] in agency_addresses]

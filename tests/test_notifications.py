@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from portal import notifications
+from portal import outbox
 from portal.db import utcnow
 from portal.models import OutboxMessage
 
@@ -21,9 +21,9 @@ def test_a_message_is_delivered_once_however_often_it_is_asked(app, factory, ses
     session.commit()
     message = session.scalars(select(OutboxMessage)).one()
     with app.app_context():
-        assert notifications.deliver(message.id) is True
-        assert notifications.deliver(message.id) is False
-        assert notifications.deliver_pending() == 0
+        assert outbox.deliver(message.id) is True
+        assert outbox.deliver(message.id) is False
+        assert outbox.relay() == 0
     assert len(mails(mail_dir)) == 1
     session.refresh(message)
     assert message.status == "sent" and message.sent_at is not None
@@ -36,10 +36,10 @@ def test_a_claimed_message_waits_for_its_lease_to_end(app, factory, session, mai
     message.status, message.next_attempt_at = "sending", utcnow() + timedelta(minutes=5)
     session.commit()
     with app.app_context():
-        assert notifications.deliver_pending() == 0  # another deliverer holds it
+        assert outbox.relay() == 0  # another deliverer holds it
         message.next_attempt_at = utcnow() - timedelta(seconds=1)
         session.commit()
-        assert notifications.deliver_pending() == 1  # that deliverer died: the claim expired
+        assert outbox.relay() == 1  # that deliverer died: the claim expired
     assert len(mails(mail_dir)) == 1
 
 
@@ -51,7 +51,7 @@ def test_a_mail_server_that_is_down_means_a_retry_later_not_a_loss(app, factory,
     settings = app.config["PORTAL_SETTINGS"]
     app.config["PORTAL_SETTINGS"] = dataclasses.replace(settings, mail_url="smtp://127.0.0.1:1")
     with app.app_context():
-        assert notifications.deliver(message.id) is False
+        assert outbox.deliver(message.id) is False
     session.refresh(message)
     assert message.status == "pending" and message.attempts == 1
     assert "ConnectionRefusedError" in message.last_error
@@ -61,7 +61,7 @@ def test_a_mail_server_that_is_down_means_a_retry_later_not_a_loss(app, factory,
     message.next_attempt_at = utcnow()
     session.commit()
     with app.app_context():
-        assert notifications.deliver(message.id) is True
+        assert outbox.deliver(message.id) is True
     assert len(mails(mail_dir)) == 1
 
 
@@ -69,11 +69,11 @@ def test_a_message_that_keeps_failing_is_marked_failed(app, factory, session):
     factory.report()
     session.commit()
     message = session.scalars(select(OutboxMessage)).one()
-    message.attempts = notifications.MAX_ATTEMPTS - 1
+    message.attempts = outbox.MAX_ATTEMPTS - 1
     session.commit()
     settings = app.config["PORTAL_SETTINGS"]
     app.config["PORTAL_SETTINGS"] = dataclasses.replace(settings, mail_url="smtp://127.0.0.1:1")
     with app.app_context():
-        notifications.deliver(message.id)
+        outbox.deliver(message.id)
     session.refresh(message)
     assert message.status == "failed"

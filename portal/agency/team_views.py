@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from wtforms import EmailField, StringField
 from wtforms.validators import DataRequired, NumberRange, Optional, Regexp
 
-from portal import notifications
+from portal import outbox
 from portal.accounts import EMAIL_PATTERN
 from portal.admin.forms import LocalIntegerField
 from portal.admin.services import Refused
@@ -74,7 +74,7 @@ def _store(form: FlaskForm, action: Callable[[], object]) -> bool:
         form.form_errors.append(_("Someone changed the same data at the same moment. "
                                   "Check the page and try again."))
         return False
-    notifications.deliver_after_response(db)
+    outbox.deliver_after_response(db)
     return True
 
 

@@ -21,7 +21,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from portal import lifecycle, notifications, paging, uploads
+from portal import lifecycle, outbox, paging, uploads
 from portal.agency.access import agency_scope, get_agency_case
 from portal.agency.answers import submit_answer
 from portal.agency.casefile import case_file
@@ -88,7 +88,7 @@ def act(case_id: int, action: str):
         return _page_with(get_agency_case(case_id), action, form, 409, refused.message)
     if not commit_or_conflict(db):
         return _page_with(get_agency_case(case_id), action, form, 409, _conflict())
-    notifications.deliver_after_response(db)
+    outbox.deliver_after_response(db)
     return _done(case_id, action)
 
 
@@ -110,7 +110,7 @@ def _answer(case: Case, form):
         return _page_with(get_agency_case(case.id), "answer", form, 409, refused.message)
     if answer is None:
         return _page_with(get_agency_case(case.id), "answer", form, 409, _conflict())
-    notifications.deliver_after_response(db)
+    outbox.deliver_after_response(db)
     return _done(case.id, "answer")
 
 

@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from portal import lifecycle, notifications, receipts, reports, uploads
+from portal import lifecycle, outbox, receipts, reports, uploads
 from portal.citizen.forms import (
     RATING_FACTOR_LABELS,
     SCORE_LABELS,
@@ -113,7 +113,7 @@ def report_submit():
                              current_app.config["PORTAL_SETTINGS"].upload_dir)
     if outcome.duplicate is not None:
         return _already_received(outcome.duplicate, issued)
-    notifications.deliver_after_response(db)
+    outbox.deliver_after_response(db)
     _hand_over_receipt(outcome.case, token)
     return redirect(url_for("citizen.receipt"), 303)
 
@@ -263,7 +263,7 @@ def reply(reference: str):
             form.reply.errors.append(refused.message)
         else:
             if commit_or_conflict(db):
-                notifications.deliver_after_response(db)
+                outbox.deliver_after_response(db)
                 return redirect(url_for("citizen.tracked_case", reference=case.reference), 303)
             form.reply.errors.append(CHANGED_MEANWHILE)
             case = get_tracked_case(reference)
@@ -320,7 +320,7 @@ def _reporter_verdict(reference: str, action: str, form, act):
         return _refused(reference, action, form, refused.message)
     if not commit_or_conflict(db):
         return _refused(reference, action, form, CHANGED_MEANWHILE)
-    notifications.deliver_after_response(db)
+    outbox.deliver_after_response(db)
     return redirect(url_for("citizen.tracked_case", reference=case.reference,
                             _anchor="verdict"), 303)
 

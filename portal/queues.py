@@ -1,0 +1,40 @@
+"""Redis and RQ: the connection and the queues the portal's jobs go to.
+
+The queue names and the periodic jobs are listed once, in `portal.jobs`.
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+from redis import Redis
+from rq import Queue
+from rq.job import Job, JobStatus
+
+# Delivered to workers in this order of urgency: `rq worker notifications maintenance exports`.
+QUEUES = ("notifications", "maintenance", "exports")
+# A job still waiting in its queue needs no second copy.
+WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+
+def connection() -> Redis:
+    """One client (and connection pool) per app; short timeouts, so a dead Redis fails fast."""
+    redis = current_app.extensions.get("redis")
+    if redis is None:
+        redis = Redis.from_url(current_app.config["PORTAL_SETTINGS"].redis_url,
+                               socket_connect_timeout=2, socket_timeout=5)
+        current_app.extensions["redis"] = redis
+    return redis
+
+
+def enqueue(queue: str, function: str, *args, job_id: str) -> Job:
+    """Enqueue `function` (a dotted path) by id; a job of that id still waiting is kept as is."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+    redis = connection()
+    if Job.exists(job_id, connection=redis):
+        job = Job.fetch(job_id, connection=redis)
+        if job.get_status(refresh=False) in WAITING:
+            return job
+    return Queue(queue, connection=redis).enqueue(
+        function, *args, job_id=job_id, job_timeout=120, result_ttl=3600,
+        failure_ttl=7 * 24 * 3600)
