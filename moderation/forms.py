@@ -69,8 +69,10 @@ class ActionForm(FlaskForm):
     def arguments(self) -> dict:
         return {}
 
-    def expected_version(self) -> int | None:
-        return to_int_or_none(self.version.data)
+    def expected_version(self) -> int:
+        # A version that is no number matches no case: the change is refused as stale.
+        version = to_int_or_none(self.version.data)
+        return -1 if version is None else version
 
 
 def _canned_choices(purpose: str) -> list:

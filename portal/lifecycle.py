@@ -483,8 +483,9 @@ def acknowledge(session: Session, case: Case, actor: Actor, *,
 def assign_officer(session: Session, case: Case, actor: Actor, *, officer_id: int,
                    expected_version: int | None = None) -> CaseEvent:
     _check(case, actor, "assign_officer", expected_version)
-    officer = session.get(User, officer_id)
-    _require(officer is not None and officer.active and officer.role in AGENCY_ROLES
+    officer = session.get(User, officer_id) if isinstance(officer_id, int) else None
+    _require(officer is not None and officer.active and not officer.invited
+             and officer.role in AGENCY_ROLES
              and officer.agency_id == case.assigned_agency_id,
              _l("Choose an officer of your agency."))
     case.assigned_officer_id = officer.id
@@ -494,6 +495,10 @@ def assign_officer(session: Session, case: Case, actor: Actor, *, officer_id: in
 def request_extension(session: Session, case: Case, actor: Actor, *, working_days: int,
                       reason: str, expected_version: int | None = None) -> CaseEvent:
     _check(case, actor, "request_extension", expected_version)
+    # More time is asked for before the deadline: a late agency answers, it does not restart
+    # its escalation ladder.
+    _require(case.due_on is None or today() <= case.due_on,
+             _l("The deadline has passed: answer the case instead of asking for more time."))
     reason = _text(reason, _l("Say why the agency needs more time."))
     cap = max(1, int(rule_days(session, DeadlineStage.ANSWER, case.conduct, case.sector)
                      * EXTENSION_CAP_RATIO))
@@ -589,6 +594,7 @@ def answer(session: Session, case: Case, actor: Actor, *, findings: str, outcome
     assignment = _current_assignment(session, case)
     assignment.answered_at = utcnow()
     reply = Answer(case_id=case.id, assignment_id=assignment.id, author_id=actor.user.id,
+                   due_on=case.due_on,
                    findings=findings, outcome=outcome, actions_taken=actions_taken.strip(),
                    reply_to_recommendation=reply_to_recommendation.strip())
     session.add(reply)

@@ -73,7 +73,7 @@ def _agency_emails(session: Session, message: OutboxMessage) -> list[mail.EmailM
     if case is None or agency is None:
         return []
     staff = session.scalars(
-        select(User).where(User.agency_id == agency.id, User.active.is_(True),
+        select(User).where(User.agency_id == agency.id, User.at_work(),
                            User.role.in_(list(AGENCY_ROLES)))
     ).all()
     emails = []
@@ -116,7 +116,7 @@ ESCALATION_REASONS = {
 
 
 def _active(session: Session, *where) -> list[User]:
-    return list(session.scalars(select(User).where(User.active.is_(True), *where)
+    return list(session.scalars(select(User).where(User.at_work(), *where)
                                 .order_by(User.id)))
 
 

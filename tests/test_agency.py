@@ -256,3 +256,68 @@ def test_the_export_has_our_cases_and_no_reporter(factory, session, officer, cli
 def test_users_of_the_agency_are_not_leaked_across(factory, session, officer, client):
     other = session.scalars(select(User).where(User.agency_id != officer.agency_id)).all()
     assert all(u.email not in client.get("/agency/").get_data(as_text=True) for u in other)
+
+
+def test_after_a_transfer_the_new_agency_sees_none_of_the_old_ones_documents(app, factory,
+                                                                              session):
+    from portal import lifecycle
+    from portal.lifecycle import Actor
+
+    case = factory.case_in(S.IN_PROGRESS, agency=AGENCY_A)
+    first = factory.officer(AGENCY_A)
+    answer = lifecycle.answer(session, case, Actor.staff(first), findings="Bản nháp nội bộ.",
+                              outcome=Outcome.PARTLY)
+    upload_dir = app.config["PORTAL_SETTINGS"].upload_dir
+    checked = uploads.CheckedFile("memo.pdf", "application/pdf", b"%PDF-1.4\n%%EOF\n", 15, "0" * 64)
+    memo = Attachment(case_id=case.id, answer_id=answer.id, stored_name=uploads.store(
+        upload_dir, checked), original_name="memo.pdf", content_type="application/pdf", size=15,
+        sha256="0" * 64, uploaded_by="agency")
+    session.add(memo)
+    front = Actor.staff(factory.moderator())
+    lifecycle.return_answer(session, case, front, reason="Không thuộc thẩm quyền?")
+    lifecycle.request_transfer(session, case, Actor.staff(first),
+                               to_agency_id=factory.agency(AGENCY_B).id, reason="Thuộc Sở Y tế.")
+    lifecycle.approve_transfer(session, case, front)
+    newcomer = factory.officer(AGENCY_B)
+    session.commit()
+    client = app.test_client()
+    AuthActions(client).login(newcomer.email, PASSWORD)
+    page = client.get(f"/agency/cases/{case.id}").get_data(as_text=True)
+    assert "memo.pdf" not in page and "Bản nháp nội bộ." not in page
+    assert client.get(f"/agency/cases/{case.id}/files/{memo.id}").status_code == 404
+
+
+def test_a_cell_that_would_be_a_spreadsheet_formula_is_defused(factory, session, officer, client):
+    factory.case_in(S.IN_PROGRESS, description='=HYPERLINK("http://evil.example","bấm vào đây")'
+                    " hồ sơ quá hạn")
+    session.commit()
+    text = client.get("/agency/export.csv").data.decode("utf-8-sig")
+    (row,) = list(csv.reader(io.StringIO(text)))[1:]
+    assert row[-1].startswith("'=HYPERLINK")
+
+
+def test_an_overdue_case_cannot_buy_time(factory, session, officer, client):
+    from datetime import timedelta
+
+    from portal.deadlines import today
+
+    case = factory.case_in(S.IN_PROGRESS)
+    case.due_on = today() - timedelta(days=1)
+    session.commit()
+    response = act(client, case, "request_extension", {"working_days": "3", "reason": "Xin thêm."})
+    assert response.status_code == 409
+    assert reload(session, case).due_on == today() - timedelta(days=1)
+
+
+def test_a_malformed_officer_or_version_is_refused_cleanly(factory, session, auth, client):
+    case = factory.case_in(S.IN_PROGRESS)
+    head = factory.user("agency_head", AGENCY_A)
+    session.commit()
+    auth.login(head.email, PASSWORD)
+    assert act(client, case, "assign_officer", {"officer_id": "abc"}).status_code == 400
+    assert act(client, case, "assign_officer", {"officer_id": str(2**40)}).status_code == 400
+    assert act(client, case, "acknowledge", version=10**30).status_code in (404, 409)
+    response = act(client, case, "assign_officer", {"officer_id": str(head.id)},
+                   version=10**30)
+    assert response.status_code == 409
+    assert reload(session, case).assigned_officer_id is None

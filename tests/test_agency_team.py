@@ -303,11 +303,12 @@ def test_the_figures_match_a_count_by_hand(app, head, factory, session, monkeypa
     on(real_today)
     assert overdue.due_on < real_today
     for case, moment in ((late, clock(22, 0)), (edge, clock(16, 30))):
-        lifecycle.answer(s, case, xd_officer, findings="Đã kiểm tra.", outcome="substantiated")
+        answer = lifecycle.answer(s, case, xd_officer, findings="Đã kiểm tra.",
+                                  outcome="substantiated")
         s.flush()
         row = assignment(case)
-        assert row.answer_due_on < real_today
-        row.answered_at = datetime.combine(row.answer_due_on, moment)
+        assert row.answer_due_on < real_today and answer.due_on == row.answer_due_on
+        row.answered_at = answer.created_at = datetime.combine(answer.due_on, moment)
     factory.step(edge, "accept_answer")
     lifecycle.rate(s, edge, Actor.reporter(edge.id),
                    scores={**dict.fromkeys(lifecycle.RATING_FACTORS, 2)})
@@ -367,7 +368,7 @@ def test_the_figures_match_a_count_by_hand(app, head, factory, session, monkeypa
     assert value(head_client.get("/agency/figures?months=24").get_data(as_text=True),
                  "received") == "17"
 
-    # The computation: one aggregate query per table, however many cases there are.
+    # The computation: a fixed number of aggregate queries, however many cases there are.
     statements = []
     engine = app.extensions["db_engine"]
 
@@ -384,7 +385,7 @@ def test_the_figures_match_a_count_by_hand(app, head, factory, session, monkeypa
             fresh.close()
     finally:
         event.remove(engine, "before_cursor_execute", count)
-    assert len(statements) == 6
+    assert len(statements) == 7
     assert (result.transfers_requested, result.transfers_refused) == (2, 1)
     assert result.satisfaction_percent == 70 and result.ratings == 10
     assert figures.agency_figures(session, yt.id).transfers_refused == 1
@@ -406,3 +407,44 @@ def test_months_before_keeps_to_the_calendar():
     assert figures.months_before(date(2026, 1, 15), 12) == date(2025, 1, 15)
     assert figures.months_before(date(2026, 1, 15), 36) == date(2023, 1, 15)
 
+
+
+def test_a_head_may_not_undo_an_administrators_deactivation(app, head, factory, session):
+    from portal.admin.services import deactivate_user
+
+    head_client, _ = head
+    officer = factory.officer("SO-XD")
+    deactivate_user(session, officer, factory.user("admin"))
+    session.commit()
+    assert post_form(head_client, f"/agency/team/{officer.id}/reactivate").status_code == 400
+    session.refresh(officer)
+    assert not officer.active
+
+
+def test_an_invited_account_receives_no_case_until_its_owner_signs_up(app, head, factory,
+                                                                      session):
+    from portal import lifecycle, notifications
+    from portal.lifecycle import Actor, TransitionRefused
+    from portal.models import OutboxMessage, User
+
+    head_client, head_user = head
+    post_form(head_client, "/agency/team/invite",
+              {"email": "typo.stranger@example.org", "name": "Người Lạ"})
+    invited = session.scalars(select(User).where(User.email == "typo.stranger@example.org")).one()
+    assert invited.invited
+    case = factory.case_in("in_progress")
+    session.commit()
+    with pytest.raises(TransitionRefused):
+        lifecycle.assign_officer(session, case, Actor.staff(head_user), officer_id=invited.id)
+    session.rollback()
+    lifecycle.request_extension(session, case, Actor.staff(head_user), working_days=1,
+                                reason="Cần thêm thời gian.")
+    lifecycle.answer(session, case, Actor.staff(head_user), findings="Đã xử lý.",
+                     outcome="partly")
+    lifecycle.return_answer(session, case, Actor.staff(factory.moderator()), reason="Chưa đủ.")
+    session.commit()
+    returned = session.scalars(select(OutboxMessage).where(
+        OutboxMessage.kind == "answer_returned")).one()
+    with app.app_context():
+        recipients = {m["To"] for m in notifications.render(session, returned)}
+    assert head_user.email in recipients and invited.email not in recipients

@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from portal import outbox
 from portal.accounts import AccountError, create_user
 from portal.auth.service import end_sessions
 from portal.deadlines import today
@@ -269,12 +270,14 @@ def deactivate_user(session: Session, user: User, acting: User) -> None:
     if user.id == acting.id:
         raise Refused(_l("You cannot deactivate your own account."))
     user.active = False
+    user.deactivated_by_id = acting.id
     end_sessions(user)
     log.info("user %s deactivated by %s", user.id, acting.id)
 
 
 def reactivate_user(session: Session, user: User) -> None:
     user.active = True
+    user.deactivated_by_id = None
     log.info("user %s reactivated", user.id)
 
 
@@ -398,3 +401,14 @@ def save_canned_reply(session: Session, reply: CannedReply | None, *, purpose: s
 def set_canned_reply_active(session: Session, reply: CannedReply, active: bool) -> None:
     reply.active = active
     log.info("canned reply %s %s", reply.id, "reactivated" if active else "deactivated")
+
+
+# -- the outbox -------------------------------------------------------------------------------
+
+
+def failed_outbox_page(session: Session, after: int | None = None, size: int = PAGE_SIZE) -> Page:
+    """One page of the failed outbox rows, newest first: `after` is the last id shown."""
+    rows = list(outbox.failed_messages(session, after_id=after, size=size + 1))
+    more = len(rows) > size
+    rows = rows[:size]
+    return Page(rows, rows[-1].id if more else None)

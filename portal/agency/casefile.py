@@ -57,13 +57,14 @@ def case_file(session: Session, case: Case, user: User, *, failed_action: str | 
                               .where(Answer.case_id == case.id,
                                      Assignment.agency_id == user.agency_id)
                               .order_by(Answer.id)).all()
-    # A confidential reporter's own files may show who they are: the agency works from the
-    # Front's reviewed text. Its own documents it always sees.
+    # Its own documents, never those of an agency that held the case before. A confidential
+    # reporter's own files may show who they are: the agency works from the Front's text.
+    own_answers = {a.id for a in answers}
     attachments = [a for a in case.attachments
-                   if a.uploaded_by == "agency" or (a.uploaded_by == "reporter"
-                                                    and not case.confidential)]
+                   if (a.uploaded_by == "agency" and a.answer_id in own_answers)
+                   or (a.uploaded_by == "reporter" and not case.confidential)]
     officers = session.scalars(select(User).where(
-        User.agency_id == user.agency_id, User.active.is_(True),
+        User.agency_id == user.agency_id, User.at_work(),
         User.role.in_(sorted(AGENCY_ROLES))).order_by(User.name)).all()
     targets = [(a.id, a.name) for a in session.scalars(
         select(Agency).where(Agency.active.is_(True), Agency.id != user.agency_id)

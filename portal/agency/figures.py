@@ -7,7 +7,7 @@ no case is loaded. What is counted, and against whom:
 - received: the times a case was given to the agency (`Assignment` rows) in the period;
 - open now, overdue now: the cases the agency holds today, whatever the period;
 - answered on time: of the agency's answers given in the period, those given by the end of
-  the answer deadline, a Hanoi working day;
+  the deadline each was given against (kept on the answer), a Hanoi working day;
 - transfer requests: those the agency made in the period, and how many the Front refused;
 - returned answers: the agency's answers the Front sent back in the period;
 - disputes and satisfaction: of the cases the agency holds or last held, the disputes and
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Date, case, func, select
 from sqlalchemy.ext.compiler import compiles
@@ -111,16 +111,20 @@ def agency_figures(session: Session, agency_id: int, months: int = DEFAULT_MONTH
     if not 1 <= months <= MAX_MONTHS:
         raise ValueError(f"months must be between 1 and {MAX_MONTHS}")
     now = today()
-    since_day = months_before(now, months)
+    # `months` months ending today: from the day after the same day `months` months ago.
+    since_day = months_before(now, months) + timedelta(days=1)
     since = _start_of(since_day)
 
-    received, answered, on_time = session.execute(
-        select(_count(Assignment.assigned_at >= since),
-               _count(Assignment.answered_at >= since),
-               _count((Assignment.answered_at >= since)
-                      & (hanoi_day(Assignment.answered_at) <= Assignment.answer_due_on)))
-        .where(Assignment.agency_id == agency_id,
-               (Assignment.assigned_at >= since) | (Assignment.answered_at >= since))
+    received = session.scalar(
+        select(func.count()).select_from(Assignment)
+        .where(Assignment.agency_id == agency_id, Assignment.assigned_at >= since))
+
+    # Every answer given, each judged against the deadline it was given under: an answer
+    # that came late stays late after the Front returns it and a second one comes in time.
+    answered, on_time = session.execute(
+        select(func.count(), _count(hanoi_day(Answer.created_at) <= Answer.due_on))
+        .select_from(Answer).join(Assignment, Assignment.id == Answer.assignment_id)
+        .where(Assignment.agency_id == agency_id, Answer.created_at >= since)
     ).one()
 
     open_now, overdue_now = session.execute(

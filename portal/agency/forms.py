@@ -18,6 +18,10 @@ class AssignOfficerForm(ActionForm):
                              validate_choice=False,
                              validators=[InputRequired(_l("Choose an officer."))])
 
+    def validate_officer_id(self, field):
+        if field.data is None:
+            raise ValidationError(_l("Choose an officer."))
+
     def arguments(self) -> dict:
         return {"officer_id": self.officer_id.data}
 
@@ -39,7 +43,8 @@ class TransferForm(ActionForm):
                                validate_choice=False,
                                validators=[InputRequired(_l("Choose an agency."))])
     reason = TextAreaField(_l("Why that agency is competent (legal basis)"), **TEXT,
-                           validators=[DataRequired(_l("Give the reason.")), at_most(5000)])
+                           validators=[DataRequired(_l("Give the reason.")), plain_text,
+                                       at_most(5000)])
 
     def validate_to_agency_id(self, field):
         agency = get_session().get(Agency, field.data) if field.data else None

@@ -31,6 +31,7 @@ from portal.admin.services import Refused
 from portal.auth.service import end_sessions
 from portal.db import utcnow
 from portal.models import User
+from portal.models.user import INVITED_PREFIX
 from portal.vocab import AGENCY_ROLES, Role
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 ACTIVATION_SALT = "portal.agency.invitation"
 ACTIVATION_MAX_AGE = 72 * 3600  # seconds
 # No argon2 hash starts with "!": an account with such a hash cannot be signed in to.
-UNUSABLE_PREFIX = "!"
 PAGE_SIZE = 100
 
 
@@ -53,7 +53,7 @@ class StaffPage:
 
 def is_invited(user: User) -> bool:
     """The person was invited and has not chosen a password yet."""
-    return user.password_hash.startswith(UNUSABLE_PREFIX)
+    return user.invited
 
 
 def agency_staff(session: Session, head: User, after: int | None = None) -> StaffPage:
@@ -81,7 +81,7 @@ def invite_officer(session: Session, head: User, *, email: str, name: str) -> Us
     user = services.add_user(session, email=email, name=name, role=Role.AGENCY_OFFICER,
                              org_code=head.agency.code, password=secrets.token_urlsafe(32))
     # The random password above was never known to anyone; make it plainly unusable.
-    user.password_hash = UNUSABLE_PREFIX + secrets.token_urlsafe(32)
+    user.password_hash = INVITED_PREFIX + secrets.token_urlsafe(32)
     notifications.queue(session, "invitation", user_id=user.id, invited_by_id=head.id)
     log.info("user %s invited to agency %s by %s", user.id, head.agency_id, head.id)
     return user
@@ -114,6 +114,11 @@ def deactivate_officer(session: Session, head: User, user: User) -> None:
 
 def reactivate_officer(session: Session, head: User, user: User) -> None:
     _only_officers(user)
+    deactivated_by = session.get(User, user.deactivated_by_id) if user.deactivated_by_id else None
+    if deactivated_by is not None and deactivated_by.agency_id != head.agency_id:
+        # An administrator's decision is the administrator's to undo.
+        raise Refused(_l("An administrator deactivated this account: only an administrator "
+                         "can reactivate it."))
     services.reactivate_user(session, user)
 
 
@@ -150,7 +155,7 @@ def invited_user(session: Session, token: str) -> User | None:
             or not isinstance(data.get("token"), str):
         return None
     user = session.get(User, data["user"])
-    if user is None or not user.active or not is_invited(user) \
+    if user is None or not user.active or user.role not in AGENCY_ROLES or not is_invited(user) \
             or not hmac.compare_digest(_token_digest(user.session_token), data["token"]):
         return None
     return user

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     flash,
@@ -27,7 +23,9 @@ from portal.agency.answers import submit_answer
 from portal.agency.casefile import case_file
 from portal.agency.forms import ACTION_FORMS
 from portal.auth.permissions import require_roles, staff, staff_actor
+from portal.csvexport import csv_response
 from portal.db import commit_or_conflict, get_session
+from portal.deadlines import hanoi_date
 from portal.lifecycle import TransitionRefused
 from portal.models import Case
 from portal.vocab import AGENCY_ROLES, CONDUCT_LABELS, SECTOR_LABELS, STATUS_LABELS, CaseStatus
@@ -36,21 +34,24 @@ blueprint = Blueprint("agency", __name__)
 agency_staff = require_roles(*AGENCY_ROLES)
 
 S = CaseStatus
-# What the agency has to act on or wait for; closed cases are under "done".
-IN_HAND = (S.FORWARDED, S.IN_PROGRESS, S.TRANSFER_REQUESTED, S.ANSWERED, S.DISPUTED, S.RESOLVED)
-DONE = (S.CLOSED,)
+# The inbox's three views: what the agency must do now (by its own deadline), what waits for
+# the Front or the reporter, and what is closed.
+VIEWS = {
+    "open": (S.FORWARDED, S.IN_PROGRESS),
+    "waiting": (S.TRANSFER_REQUESTED, S.ANSWERED, S.DISPUTED, S.RESOLVED),
+    "done": (S.CLOSED,),
+}
 PAGE_SIZE = 50
 
 
 def _inbox_query(view: str):
-    statuses = DONE if view == "done" else IN_HAND
-    return select(Case).where(agency_scope(staff()), Case.status.in_(statuses))
+    return select(Case).where(agency_scope(staff()), Case.status.in_(VIEWS[view]))
 
 
 @blueprint.get("/")
 @agency_staff
 def inbox():
-    view = "done" if request.args.get("view") == "done" else "open"
+    view = request.args.get("view") if request.args.get("view") in VIEWS else "open"
     sort = "newest" if view == "done" else "deadline"
     cases = get_session().scalars(
         _inbox_query(view).options(joinedload(Case.assigned_officer))
@@ -157,20 +158,19 @@ EXPORT_COLUMNS = ("reference", "status", "conduct", "sector", "received", "due_o
 @agency_staff
 def export():
     """The agency's cases for its own records: the reviewed text, never the reporter."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_COLUMNS)
-    for case in get_session().scalars(
-            select(Case).options(joinedload(Case.assigned_officer))
-            .where(agency_scope(staff())).order_by(Case.id).execution_options(yield_per=500)):
-        writer.writerow([
-            case.reference, STATUS_LABELS[case.status], CONDUCT_LABELS[case.conduct],
-            SECTOR_LABELS[case.sector], case.created_at.date().isoformat(),
-            case.due_on.isoformat() if case.due_on else "",
-            case.assigned_officer.name if case.assigned_officer else "",
-            case.public_description if case.description_redacted is not None
-            or not case.confidential else "",
-        ])
-    return Response(buffer.getvalue().encode("utf-8-sig"), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=cases.csv"})
+    query = (select(Case).options(joinedload(Case.assigned_officer))
+             .where(agency_scope(staff())).order_by(Case.id).execution_options(yield_per=500))
+
+    def rows():
+        for case in get_session().scalars(query):
+            yield (case.reference, STATUS_LABELS[case.status], CONDUCT_LABELS[case.conduct],
+                   SECTOR_LABELS[case.sector], hanoi_date(case.created_at).isoformat(),
+                   case.due_on.isoformat() if case.due_on else "",
+                   case.assigned_officer.name if case.assigned_officer else "",
+                   case.public_description if case.description_redacted is not None
+                   or not case.confidential else "")
+
+    return csv_response(EXPORT_COLUMNS, rows(), "cases.csv")
+
+
 from portal.agency import team_views  # noqa: E402,F401 - registers the head's routes

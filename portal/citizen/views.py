@@ -257,7 +257,7 @@ def reply(reference: str):
     if form.validate_on_submit():
         try:
             lifecycle.provide_info(db, case, Actor.reporter(case.id), reply=form.reply.data,
-                                   expected_version=to_int_or_none(form.version.data))
+                                   expected_version=to_int_or_none(form.version.data) or -1)
         except TransitionRefused as refused:
             db.rollback()
             form.reply.errors.append(refused.message)

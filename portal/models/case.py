@@ -30,6 +30,8 @@ class Case(Base):
     __table_args__ = (
         Index("ix_cases_committee_status_due", "front_committee_id", "status", "due_on"),
         Index("ix_cases_assigned_agency_status_due", "assigned_agency_id", "status", "due_on"),
+        # An agency's closed cases, newest first.
+        Index("ix_cases_assigned_agency_status_id", "assigned_agency_id", "status", "id"),
         # The deadline sweep finds overdue cases by state and date.
         Index("ix_cases_status_due_on", "status", "due_on"),
         # Accent-free text search: trigrams make `LIKE '%term%'` use an index on PostgreSQL.
@@ -191,8 +193,11 @@ class Answer(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"))
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"), index=True)
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # The deadline this answer was given against: each answer is judged on time or late once,
+    # whatever later returns and extensions do to the case's deadline.
+    due_on: Mapped[date | None]
     findings: Mapped[str] = mapped_column(Text)
     actions_taken: Mapped[str] = mapped_column(Text, default="")
     outcome: Mapped[str] = mapped_column(String(24))

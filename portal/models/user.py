@@ -12,6 +12,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.db import Base, utcnow
 from portal.models.organisation import Agency, FrontCommittee
 
+# The password hash of an invited account until its owner chooses a password: no password
+# matches it.
+INVITED_PREFIX = "!"
+
 
 class User(UserMixin, Base):
     __tablename__ = "users"
@@ -42,6 +46,8 @@ class User(UserMixin, Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     password_changed_at: Mapped[datetime | None]
+    # Who deactivated the account: a head may undo only what a head of the agency did.
+    deactivated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     last_sign_in_at: Mapped[datetime | None]
 
     agency: Mapped[Agency | None] = relationship()
@@ -54,3 +60,13 @@ class User(UserMixin, Base):
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
         return self.active
+
+    @property
+    def invited(self) -> bool:
+        """Invited, without a password yet: nobody may be working under this account."""
+        return self.password_hash.startswith(INVITED_PREFIX)
+
+    @classmethod
+    def at_work(cls):
+        """SQL: active accounts whose owner has signed up, the ones that may receive cases."""
+        return cls.active.is_(True) & ~cls.password_hash.startswith(INVITED_PREFIX)
