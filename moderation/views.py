@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    abort,
-    current_app,
     flash,
     redirect,
     render_template,
     request,
-    send_file,
     url_for,
 )
 from flask_babel import gettext as _
@@ -19,12 +16,13 @@ from sqlalchemy import select
 from moderation.casefile import case_file, get_front_case
 from moderation.forms import ACTION_FORMS, QueueFilterForm
 from moderation.queue import SORTS, QueueFilters, queue_page, status_counts
-from portal import lifecycle, outbox, uploads
+from portal import lifecycle
 from portal.auth.permissions import require_roles, staff, staff_actor
 from portal.db import commit_or_conflict, get_session
-from portal.lifecycle import StaleCase, TransitionRefused
+from portal.downloads import send_attachment
 from portal.models import Agency, Attachment, FrontCommittee, User
 from portal.seed import hanoi_communes
+from portal.staffactions import page_again, perform
 from portal.vocab import CONDUCT_LABELS, FRONT_ROLES, SECTOR_LABELS, STATUS_LABELS
 
 blueprint = Blueprint("moderation", __name__)
@@ -108,44 +106,13 @@ def identity(case_id: int):
 @blueprint.post("/cases/<id:case_id>/act/<action>")
 @front_only
 def act(case_id: int, action: str):
-    form_class = ACTION_FORMS.get(action) or abort(404)
-    db = get_session()
-    case = get_front_case(case_id)
-    form = form_class()
-    if not form.validate_on_submit():
-        return _case_page_with(case, action, form, 400)
-    try:
-        lifecycle.ACTIONS[action](db, case, staff_actor(), **form.arguments(),
-                                  expected_version=form.expected_version())
-    except StaleCase as stale:
-        db.rollback()
-        return _case_page_with(get_front_case(case_id), action, form, 409, stale.message)
-    except TransitionRefused as refused:
-        db.rollback()
-        return _case_page_with(get_front_case(case_id), action, form, 409, refused.message)
-    if not commit_or_conflict(db):
-        return _case_page_with(get_front_case(case_id), action, form, 409, _(
-            "Someone else changed this case while you were looking at it. Nothing was saved; "
-            "look at it again and decide."))
-    outbox.deliver_after_response(db)
-    flash(_("Done: %(what)s.", what=_action_label(action)))
-    return redirect(url_for("moderation.case_page", case_id=case_id), 303)
-
-
-def _action_label(action: str) -> str:
-    from portal.vocab import EVENT_LABELS
-
-    return str(EVENT_LABELS.get(action, action))
+    return perform(case_id, action, ACTION_FORMS, get_front_case, _case_page_with,
+                   "moderation.case_page")
 
 
 def _case_page_with(case, action: str, form, status: int, message=None):
-    """The case page again, with the failed action's form, its errors and what went wrong.
-
-    After a conflict (409) the page shows the case as it is now, so the form takes the current
-    version; after a mistake in the form (400) it keeps the version it was sent with.
-    """
-    if status == 409:
-        form.version.data = case.version
+    """The case page again, with the failed action's form, its errors and what went wrong."""
+    page_again(case, form, status)
     file = case_file(get_session(), case, staff(), failed_action=action, failed_form=form)
     return render_template("moderation/case.html", file=file, problem=message), status
 
@@ -155,10 +122,4 @@ def _case_page_with(case, action: str, form, status: int, message=None):
 def attachment(case_id: int, attachment_id: int):
     case = get_front_case(case_id)
     item = get_session().get(Attachment, attachment_id)
-    if item is None or item.case_id != case.id:
-        abort(404)
-    path = uploads.path_for(current_app.config["PORTAL_SETTINGS"].upload_dir, item.stored_name)
-    if not path.exists():
-        abort(404)
-    return send_file(path, mimetype=item.content_type, as_attachment=True,
-                     download_name=item.original_name, max_age=0)
+    return send_attachment(item if item is not None and item.case_id == case.id else None)

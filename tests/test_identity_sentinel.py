@@ -47,6 +47,8 @@ def test_a_confidential_reporter_reaches_nothing_an_agency_receives(app, factory
                       recommendation="Đề nghị Sở trả lời người phản ánh.")
     lifecycle.acknowledge(session, case, Actor.staff(head))
     lifecycle.assign_officer(session, case, Actor.staff(head), officer_id=officer.id)
+    lifecycle.request_extension(session, case, Actor.staff(officer), working_days=3,
+                                reason="Cần thêm thời gian.")
     session.commit()
 
     # Late: the sweep escalates to the officer, the head and the Front.
@@ -56,8 +58,6 @@ def test_a_confidential_reporter_reaches_nothing_an_agency_receives(app, factory
     with app.app_context():
         sweep(session, today=later)
     case = session.get(Case, case.id)
-    lifecycle.request_extension(session, case, Actor.staff(officer), working_days=3,
-                                reason="Cần thêm thời gian.")
     lifecycle.answer(session, case, Actor.staff(officer), findings="Đã kiểm tra.",
                      outcome=Outcome.SUBSTANTIATED)
     lifecycle.return_answer(session, case, front, reason="Chưa đủ.")

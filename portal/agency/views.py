@@ -4,30 +4,25 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    abort,
     current_app,
-    flash,
-    redirect,
     render_template,
     request,
-    send_file,
-    url_for,
 )
-from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from portal import lifecycle, outbox, paging, uploads
+from portal import paging, uploads
 from portal.agency.access import agency_scope, get_agency_case
 from portal.agency.answers import submit_answer
 from portal.agency.casefile import case_file
 from portal.agency.forms import ACTION_FORMS
 from portal.auth.permissions import require_roles, staff, staff_actor
 from portal.csvexport import csv_response
-from portal.db import commit_or_conflict, get_session
+from portal.db import get_session
 from portal.deadlines import hanoi_date
-from portal.lifecycle import TransitionRefused
+from portal.downloads import send_attachment
 from portal.models import Case
+from portal.staffactions import page_again, perform
 from portal.vocab import AGENCY_ROLES, CONDUCT_LABELS, SECTOR_LABELS, STATUS_LABELS, CaseStatus
 
 blueprint = Blueprint("agency", __name__)
@@ -73,63 +68,25 @@ def case_page(case_id: int):
 @blueprint.post("/cases/<id:case_id>/act/<action>")
 @agency_staff
 def act(case_id: int, action: str):
-    form_class = ACTION_FORMS.get(action) or abort(404)
-    db = get_session()
-    case = get_agency_case(case_id)
-    form = form_class()
-    if action == "answer":
-        return _answer(case, form)
-    if not form.validate_on_submit():
-        return _page_with(case, action, form, 400)
-    try:
-        lifecycle.ACTIONS[action](db, case, staff_actor(), **form.arguments(),
-                                  expected_version=form.expected_version())
-    except TransitionRefused as refused:
-        db.rollback()
-        return _page_with(get_agency_case(case_id), action, form, 409, refused.message)
-    if not commit_or_conflict(db):
-        return _page_with(get_agency_case(case_id), action, form, 409, _conflict())
-    outbox.deliver_after_response(db)
-    return _done(case_id, action)
+    return perform(case_id, action, ACTION_FORMS, get_agency_case, _page_with,
+                   "agency.case_page", prepare=_with_documents if action == "answer" else None)
 
 
-def _answer(case: Case, form):
-    db = get_session()
+def _with_documents(case: Case, form):
+    """An answer's documents are checked before anything is stored; then all or nothing."""
     files = [f for f in request.files.getlist(form.evidence.name) if f.filename]
-    if not form.validate_on_submit():
-        return _page_with(case, "answer", form, 400)
     try:
         checked = uploads.check_files(files)
     except uploads.UploadError as error:
         form.evidence.errors = [error.message]
         return _page_with(case, "answer", form, 400)
-    try:
-        answer = submit_answer(db, case, staff_actor(), form.arguments(), checked,
-                               current_app.config["PORTAL_SETTINGS"].upload_dir,
-                               form.expected_version())
-    except TransitionRefused as refused:
-        return _page_with(get_agency_case(case.id), "answer", form, 409, refused.message)
-    if answer is None:
-        return _page_with(get_agency_case(case.id), "answer", form, 409, _conflict())
-    outbox.deliver_after_response(db)
-    return _done(case.id, "answer")
-
-
-def _conflict() -> str:
-    return _("Someone else changed this case while you were looking at it. Nothing was saved; "
-             "look at it again and decide.")
-
-
-def _done(case_id: int, action: str):
-    from portal.vocab import EVENT_LABELS
-
-    flash(_("Done: %(what)s.", what=str(EVENT_LABELS.get(action, action))))
-    return redirect(url_for("agency.case_page", case_id=case_id), 303)
+    return lambda: submit_answer(get_session(), case, staff_actor(), form.arguments(), checked,
+                                 current_app.config["PORTAL_SETTINGS"].upload_dir,
+                                 form.expected_version()) is not None
 
 
 def _page_with(case: Case, action: str, form, status: int, message=None):
-    if status == 409:  # the page now shows the case as it is: the form follows it
-        form.version.data = case.version
+    page_again(case, form, status)
     file = case_file(get_session(), case, staff(), failed_action=action, failed_form=form)
     return render_template("agency/case.html", file=file, problem=message,
                            failed_action=action), status
@@ -138,16 +95,8 @@ def _page_with(case: Case, action: str, form, status: int, message=None):
 @blueprint.get("/cases/<id:case_id>/files/<id:attachment_id>")
 @agency_staff
 def attachment(case_id: int, attachment_id: int):
-    case = get_agency_case(case_id)
-    file = case_file(get_session(), case, staff())
-    item = next((a for a in file.attachments if a.id == attachment_id), None)
-    if item is None:
-        abort(404)
-    path = uploads.path_for(current_app.config["PORTAL_SETTINGS"].upload_dir, item.stored_name)
-    if not path.exists():
-        abort(404)
-    return send_file(path, mimetype=item.content_type, as_attachment=True,
-                     download_name=item.original_name, max_age=0)
+    file = case_file(get_session(), get_agency_case(case_id), staff())
+    return send_attachment(next((a for a in file.attachments if a.id == attachment_id), None))
 
 
 EXPORT_COLUMNS = ("reference", "status", "conduct", "sector", "received", "due_on", "officer",

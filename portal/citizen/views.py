@@ -9,7 +9,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     session,
     url_for,
 )
@@ -30,6 +29,7 @@ from portal.citizen.forms import (
     to_int_or_none,
 )
 from portal.db import commit_or_conflict, get_session
+from portal.downloads import send_attachment
 from portal.i18n import select_locale
 from portal.lifecycle import Actor, StaleCase, TransitionRefused
 from portal.models import Answer, Attachment, Case
@@ -333,31 +333,20 @@ def _refused(reference: str, action: str, form, message):
     return _render_case(case, 409, problem=message, problem_for=action, **form_of)
 
 
-def _send_attachment(item: Attachment):
-    path = uploads.path_for(current_app.config["PORTAL_SETTINGS"].upload_dir, item.stored_name)
-    if not path.exists():
-        abort(404)
-    return send_file(path, mimetype=item.content_type, as_attachment=True,
-                     download_name=item.original_name, max_age=0)
-
-
 @blueprint.get("/track/<reference>/files/<id:attachment_id>")
 def attachment(reference: str, attachment_id: int):
     case = get_tracked_case(reference)
     item = get_session().get(Attachment, attachment_id)
-    if item is None or item.case_id != case.id or item.uploaded_by != "reporter":
-        abort(404)
-    return _send_attachment(item)
+    mine = item is not None and item.case_id == case.id and item.uploaded_by == "reporter"
+    return send_attachment(item if mine else None)
 
 
 @blueprint.get("/track/<reference>/documents/<id:attachment_id>")
 def document(reference: str, attachment_id: int):
     """A document of the agency's accepted answer; any other file is not the reporter's."""
     case = get_tracked_case(reference)
-    item = next((a for a in _answer_documents(case) if a.id == attachment_id), None)
-    if item is None:
-        abort(404)
-    return _send_attachment(item)
+    return send_attachment(next((a for a in _answer_documents(case) if a.id == attachment_id),
+                                None))
 
 
 @blueprint.post("/track/forget")
