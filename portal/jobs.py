@@ -6,7 +6,8 @@ when it runs outside one), and is safe to run twice.
 
 Where the periodic jobs run:
 - with `REDIS_URL` (production), RQ's cron (`rq cron portal.cron`) enqueues each of
-  `PERIODIC_JOBS` on its queue at its interval, and `rq` workers run them;
+  `PERIODIC_JOBS` on its queue at its interval, and `rq` workers run them
+  (`rq worker --worker-class portal.jobs.Worker notifications maintenance exports`);
 - without it (the embedded default, `make run`), `init_app` starts a daemon thread in one
   process of the host that serves requests and runs them there on their intervals.
 """
@@ -29,6 +30,7 @@ from typing import IO, Any
 import click
 from flask import Flask, current_app, has_app_context
 from flask.helpers import get_debug_flag
+from rq import Worker as RQWorker
 from werkzeug.serving import is_running_from_reloader
 
 log = logging.getLogger(__name__)
@@ -62,12 +64,20 @@ def resolve(path: str) -> Callable[[], Any]:
 # -- the jobs ---------------------------------------------------------------------------------
 
 
+# Set in a process that runs jobs for RQ: it never starts the embedded runner of its own.
+_job_process = False
+
+
 @cache
 def _worker_app() -> Flask:
     """The app of a process that has none, such as an RQ worker: built once per process."""
+    global _job_process
     from portal import create_app
 
-    return create_app()
+    _job_process = True
+    app = create_app()
+    app.extensions["built_in_pid"] = os.getpid()
+    return app
 
 
 @contextmanager
@@ -76,8 +86,28 @@ def _app_context() -> Iterator[Flask]:
         yield current_app._get_current_object()
         return
     app = _worker_app()
+    if app.extensions.get("built_in_pid") != os.getpid():
+        # A work horse forked from the worker that built the app: connections are this
+        # process's own, never ones inherited from the parent (SQLAlchemy's rule for fork).
+        app.extensions["db_engine"].dispose(close=False)
+        app.extensions.pop("redis", None)
+        app.extensions["built_in_pid"] = os.getpid()
     with app.app_context():
         yield app
+
+
+class Worker(RQWorker):
+    """`rq worker --worker-class portal.jobs.Worker`: the portal is loaded once, before forking.
+
+    RQ forks a work horse for every job. With the plain `rq worker` each horse imports the
+    portal and builds the app anew, most of a second a job; this worker builds it once at
+    start (no connection is opened) and every horse starts from it. Settings are read at
+    start, so restart the workers when they change.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        _worker_app()
 
 
 def run_deadline_sweep() -> dict[str, Any]:
@@ -230,6 +260,8 @@ def embedded_jobs_wanted(app: Flask) -> bool:
     settings = app.config["PORTAL_SETTINGS"]
     if settings.environment == "test" or app.testing:
         return False  # tests run jobs themselves, when they want them
+    if _job_process:
+        return False  # an `rq` worker: it runs the jobs it is given, and only those
     if settings.redis_url:
         return False  # `rq cron portal.cron` enqueues them for the `rq` workers
     return serves_requests()

@@ -11,17 +11,19 @@ processes racing for a row only one wins:
 `queued` and `sending` carry a lease in `next_attempt_at`: a relay or worker that dies
 (Redis down, SIGKILL) leaves a claim that expires, and the relay hands the row out again.
 With `REDIS_URL` the web process only enqueues, with a job id that names the row and the
-attempt, and `rq` workers deliver. Without it (the embedded default) the same function
-runs in-process after the response has been sent.
+attempt, and `rq` workers deliver; a delivery job's RQ timeout is the lease, so no job
+still runs once its claim has ended and another worker may have the row. Without it (the
+embedded default) the same function runs in-process after the response has been sent.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask import after_this_request, current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from portal import mail, notifications
@@ -76,6 +78,9 @@ def deliver(message_id: int) -> bool:
             for email in notifications.render(session, message):
                 mail.send(settings, email)
         except Exception as exc:  # any failure is retried later, never lost
+            # A database error leaves the transaction unusable: start a fresh one (the claim
+            # is committed, so nothing of it is lost) to record the failure.
+            session.rollback()
             _failed(session, message, exc)
             return False
         message.status, message.sent_at = "sent", utcnow()
@@ -86,6 +91,8 @@ def deliver(message_id: int) -> bool:
 
 
 def _failed(session: Session, message: OutboxMessage, exc: Exception) -> None:
+    if message.status != "sending":
+        return  # this claim ended and another deliverer has finished the row since: leave it
     message.attempts += 1
     message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
     if message.attempts >= MAX_ATTEMPTS:
@@ -109,7 +116,8 @@ def _enqueue(message: OutboxMessage) -> None:
     # The id names the row and the attempt: a relay that repeats itself after a crash finds
     # the job already there instead of making a second one.
     queues.enqueue("notifications", JOB, message.id,
-                   job_id=f"outbox-{message.id}-{message.attempts}")
+                   job_id=f"outbox-{message.id}-{message.attempts}",
+                   timeout=current_app.config["OUTBOX_LEASE_SECONDS"])
 
 
 def hand_out(message_ids: list[int]) -> int:
@@ -154,7 +162,12 @@ def deliver_after_response(session: Session) -> None:
     The person never waits for a mail server or for Redis: when either is down the rows stay
     pending, and the relay hands them out later.
     """
-    ids = [m.id for m in session.info.pop(NEW_MESSAGES, []) if m.id is not None]
+    hand_out_after_response([m.id for m in session.info.pop(NEW_MESSAGES, [])
+                             if m.id is not None])
+
+
+def hand_out_after_response(ids: list[int]) -> None:
+    """Hand out these committed rows once the response has gone out (see above)."""
     if not ids:
         return
     app = current_app._get_current_object()
@@ -175,7 +188,31 @@ def deliver_after_response(session: Session) -> None:
 # -- for administrators --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """What waits in the outbox: rows not yet delivered, by state, and the oldest waiting one."""
+
+    pending: int
+    queued: int
+    sending: int
+    failed: int
+    oldest_pending: datetime | None
+
+
+def backlog(session: Session) -> Backlog:
+    counts = {status: count for status, count in session.execute(
+        select(OutboxMessage.status, func.count()).where(
+            OutboxMessage.status.in_(("pending", "queued", "sending", "failed")))
+        .group_by(OutboxMessage.status))}
+    oldest = session.scalar(select(func.min(OutboxMessage.created_at))
+                            .where(OutboxMessage.status == "pending"))
+    return Backlog(pending=counts.get("pending", 0), queued=counts.get("queued", 0),
+                   sending=counts.get("sending", 0), failed=counts.get("failed", 0),
+                   oldest_pending=oldest)
+
+
 def failed_messages(session: Session, after_id: int | None = None, size: int = 50):
+    """Failed rows, newest first; `after_id` is the last id of the page before (key paging)."""
     query = select(OutboxMessage).where(OutboxMessage.status == "failed")
     if after_id:
         query = query.where(OutboxMessage.id < after_id)

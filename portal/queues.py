@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import current_app
 from redis import Redis
 from rq import Queue
+from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 # Delivered to workers in this order of urgency: `rq worker notifications maintenance exports`.
@@ -26,15 +27,25 @@ def connection() -> Redis:
     return redis
 
 
-def enqueue(queue: str, function: str, *args, job_id: str) -> Job:
-    """Enqueue `function` (a dotted path) by id; a job of that id still waiting is kept as is."""
+def enqueue(queue: str, function: str, *args, job_id: str, timeout: int = 120) -> Job:
+    """Enqueue `function` (a dotted path) by id; a job of that id still waiting is kept as is.
+
+    A job of that id whose run is over, or whose worker died (SIGKILL leaves it "started"
+    for ever), is deleted first: the caller asks again because the work is still to do, and
+    a fresh job must not inherit the old one's record and registry entries (RQ's cleanup of
+    the dead run would later mark the new job failed).
+    """
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}")
     redis = connection()
-    if Job.exists(job_id, connection=redis):
+    try:
         job = Job.fetch(job_id, connection=redis)
+    except NoSuchJobError:
+        pass
+    else:
         if job.get_status(refresh=False) in WAITING:
             return job
+        job.delete(remove_from_queue=True)
     return Queue(queue, connection=redis).enqueue(
-        function, *args, job_id=job_id, job_timeout=120, result_ttl=3600,
+        function, *args, job_id=job_id, job_timeout=timeout, result_ttl=3600,
         failure_ttl=7 * 24 * 3600)

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_timedelta
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from portal import outbox
 from portal.admin import services
 from portal.admin.forms import (
     ActionForm,
@@ -30,9 +32,9 @@ from portal.admin.forms import (
 from portal.admin.services import CANNED_PURPOSE_LABELS, Refused
 from portal.auth.permissions import require_roles, staff
 from portal.citizen.forms import to_int_or_none
-from portal.db import commit_or_conflict, get_session
+from portal.db import commit_or_conflict, get_session, utcnow
 from portal.i18n import select_locale
-from portal.models import Agency, CannedReply, DeadlineRule, Holiday, User
+from portal.models import Agency, CannedReply, DeadlineRule, Holiday, OutboxMessage, User
 from portal.search import fold
 from portal.seed import hanoi_communes
 from portal.vocab import (
@@ -492,3 +494,38 @@ def reply_deactivate(reply_id: int):
 @require_roles(*SETTINGS, city_front=True)
 def reply_reactivate(reply_id: int):
     return _reply_activation(reply_id, True)
+
+
+# -- background jobs: the outbox --------------------------------------------------------------
+
+
+@blueprint.get("/outbox")
+@require_roles(*ADMIN)
+def failed_jobs():
+    """What waits in the outbox, and the jobs that failed for good, each with its last error."""
+    db = get_session()
+    backlog = outbox.backlog(db)
+    oldest_age = (format_timedelta(utcnow() - backlog.oldest_pending)
+                  if backlog.oldest_pending else None)
+    return render_template("admin/outbox.html", backlog=backlog, oldest_age=oldest_age,
+                           page=services.failed_outbox_page(db, after=_after()), args={})
+
+
+@blueprint.post("/outbox/<id:message_id>/replay")
+@require_roles(*ADMIN)
+def replay_job(message_id: int):
+    _get(OutboxMessage, message_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    db = get_session()
+    replayed = outbox.replay(db, message_id)
+    db.commit()
+    if replayed:
+        # At once rather than at the relay's next run; if the cause is still there, it fails
+        # again and waits for its retries as before.
+        outbox.hand_out_after_response([message_id])
+        flash(_("The job was put back in the outbox with a fresh set of attempts; it runs "
+                "again in a moment."))
+    else:
+        flash(_("This job is no longer failed: nothing was changed."))
+    return redirect(url_for("admin.failed_jobs", after=_after()), 303)
