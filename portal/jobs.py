@@ -36,6 +36,11 @@ from werkzeug.serving import is_running_from_reloader
 log = logging.getLogger(__name__)
 
 
+# The queues, in the order of urgency a worker takes them:
+# `rq worker --worker-class portal.jobs.Worker notifications maintenance exports`.
+QUEUES = ("notifications", "maintenance", "exports")
+
+
 @dataclass(frozen=True)
 class PeriodicJob:
     name: str

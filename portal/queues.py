@@ -1,6 +1,6 @@
 """Redis and RQ: the connection and the queues the portal's jobs go to.
 
-The queue names and the periodic jobs are listed once, in `portal.jobs`.
+The queue names and the periodic jobs are named once, in `portal.jobs`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from rq import Queue
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-# Delivered to workers in this order of urgency: `rq worker notifications maintenance exports`.
-QUEUES = ("notifications", "maintenance", "exports")
+from portal.jobs import QUEUES
+
 # A job still waiting in its queue needs no second copy.
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
