@@ -621,6 +621,7 @@ def return_answer(session: Session, case: Case, actor: Actor, *, reason: str,
     _check(case, actor, "return_answer", expected_version)
     reason = _text(reason, _l("Say what the agency must do again."))
     latest = _review_latest_answer(session, case, actor, "returned", reason)
+    _unpublish(case)
     data = _set_deadline(session, case, DeadlineStage.ANSWER)
     _current_assignment(session, case).answer_due_on = case.due_on
     event = record(session, case, actor, "return_answer", to_status=S.IN_PROGRESS,
@@ -635,11 +636,29 @@ def accept_answer(session: Session, case: Case, actor: Actor, *, assessment: str
     _check(case, actor, "accept_answer", expected_version)
     assessment = _text(assessment, _l("Write the Front's assessment of the answer."))
     latest = _review_latest_answer(session, case, actor, "accepted", assessment)
+    _publish(case, latest)
     data = _set_deadline(session, case, DeadlineStage.RATING)
     event = record(session, case, actor, "accept_answer", to_status=S.RESOLVED,
                    reason=assessment, data={"answer_id": latest.id, **data})
     notifications.queue(session, "answer_published", case_id=case.id)
     return event
+
+
+def _publish(case: Case, accepted: Answer) -> None:
+    """An accepted answer is published when the reporter agreed and the Front reviewed the text.
+
+    A report whose text the Front never reviewed for personal data stays unpublished, even
+    with the reporter's consent.
+    """
+    if case.publish_consent and case.description_redacted is not None:
+        case.published_at = utcnow()
+        case.public_search_text = fold(" ".join(
+            (case.description_redacted, accepted.findings, accepted.actions_taken)))
+
+
+def _unpublish(case: Case) -> None:
+    case.published_at = None
+    case.public_search_text = ""
 
 
 def uphold_answer(session: Session, case: Case, actor: Actor, *, assessment: str,
@@ -740,6 +759,11 @@ def redact(session: Session, case: Case, actor: Actor, *, redacted_text: str,
     redacted_text = _text(redacted_text, _l("Write the text the agency and the public see."),
                           limit=10000)
     case.description_redacted = redacted_text
+    if case.published_at is not None:
+        # What the public may search is made anew: a removed name must not stay findable.
+        _publish(case, session.scalars(select(Answer).where(
+            Answer.case_id == case.id, Answer.review == "accepted")
+            .order_by(Answer.id.desc())).first())
     return record(session, case, actor, "redact")
 
 

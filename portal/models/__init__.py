@@ -13,11 +13,15 @@ from portal.models.organisation import Agency, FrontCommittee
 from portal.models.outbox import OutboxMessage
 from portal.models.rules import DeadlineRule, Holiday
 from portal.models.staff import CannedReply, SignInFailure
+from portal.models.stats import AgencyMonthStats, AgencySnapshot, ApiKey
 from portal.models.user import User
 
 __all__ = [
     "Agency",
+    "AgencyMonthStats",
+    "AgencySnapshot",
     "Answer",
+    "ApiKey",
     "Assignment",
     "Attachment",
     "CannedReply",

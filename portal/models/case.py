@@ -84,8 +84,13 @@ class Case(Base):
     ping_pong: Mapped[bool] = mapped_column(Boolean, default=False)
     # How far up the escalation ladder the current deadline has gone (0: not overdue).
     escalation_level: Mapped[int] = mapped_column(default=0, index=True)
-    # The text and place folded without accents, for search (see portal.search).
+    # The text and place folded without accents, for the Front's search (see portal.search).
     search_text: Mapped[str] = mapped_column(Text, default="")
+    # What the public may search once the case is published: the reviewed text and the
+    # accepted answer, folded; empty until then.
+    public_search_text: Mapped[str] = mapped_column(Text, default="")
+    # Set when the case may be shown among published answers (consent, reviewed, answered).
+    published_at: Mapped[datetime | None] = mapped_column(index=True)
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
