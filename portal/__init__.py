@@ -60,12 +60,22 @@ def create_app(environ: dict[str, str] | None = None,
     from portal.agency.views import blueprint as agency
     from portal.auth.views import blueprint as auth
     from portal.citizen.views import blueprint as citizen
+    from portal.open311.views import blueprint as open311
+    from portal.opendata.views import blueprint as opendata
+    from portal.published.views import blueprint as published
+    from portal.scoreboard.views import blueprint as scoreboard
 
     app.register_blueprint(citizen)
     app.register_blueprint(auth)
     app.register_blueprint(moderation, url_prefix="/moderation")
     app.register_blueprint(admin, url_prefix="/admin")
     app.register_blueprint(agency, url_prefix="/agency")
+    app.register_blueprint(scoreboard)
+    app.register_blueprint(published)
+    app.register_blueprint(opendata)
+    # Open311 clients authenticate with an API key, not a browser session: no CSRF token.
+    csrf.exempt(open311)
+    app.register_blueprint(open311, url_prefix="/open311/v2")
 
     from portal import jobs
 

@@ -1,0 +1,1 @@
+"""Open data: the scoreboard and anonymised cases as CSV and JSON downloads."""

@@ -1,0 +1,1 @@
+"""Published answers: resolved cases whose reporter agreed, with the Front-reviewed text."""

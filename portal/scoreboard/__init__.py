@@ -1,0 +1,1 @@
+"""The public scoreboard: every agency's record, and each agency's page with its trends."""
