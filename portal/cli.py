@@ -16,6 +16,7 @@ seed_cli = AppGroup("seed", help="Load reference and demonstration data.")
 user_cli = AppGroup("user", help="Manage staff accounts.")
 audit_cli = AppGroup("audit", help="Check the tamper-evident record.")
 deadlines_cli = AppGroup("deadlines", help="Overdue cases and their escalation.")
+stats_cli = AppGroup("stats", help="The public scoreboard's aggregates.")
 
 
 def _database_url() -> str:
@@ -128,6 +129,22 @@ def deadlines_sweep() -> None:
         raise click.ClickException(f"{result.failed} case(s) failed; see the log")
 
 
+@stats_cli.command("refresh")
+@click.option("--all", "everything", is_flag=True,
+              help="Every month since the first case (default: this month and the last).")
+def stats_refresh(everything: bool) -> None:
+    """Recompute the scoreboard's monthly figures and snapshots now (the periodic job, by hand)."""
+    from portal import stats
+    from portal.db import new_session
+
+    session = new_session()
+    try:
+        result = stats.refresh(session, all=everything)
+    finally:
+        session.close()
+    click.echo(result.summary())
+
+
 def init_app(app: Flask) -> None:
-    for group in (db_cli, seed_cli, user_cli, audit_cli, deadlines_cli):
+    for group in (db_cli, seed_cli, user_cli, audit_cli, deadlines_cli, stats_cli):
         app.cli.add_command(group)

@@ -58,6 +58,8 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
                 queue="notifications"),
     PeriodicJob("prune-sign-in-failures", "portal.jobs.prune_sign_in_failures",
                 timedelta(hours=1)),
+    # The scoreboard's monthly aggregates and snapshots (portal.stats): this month and the last.
+    PeriodicJob("stats-refresh", "portal.jobs.refresh_stats", timedelta(minutes=10)),
 )
 
 
@@ -148,6 +150,19 @@ def deliver_outbox_message(message_id: int) -> bool:
 
     with _app_context():
         return outbox.deliver(message_id)
+
+
+def refresh_stats() -> dict[str, Any]:
+    """Recompute the public figures of the current and previous months, and the snapshots."""
+    from portal import stats
+    from portal.db import new_session
+
+    with _app_context():
+        session = new_session()
+        try:
+            return stats.refresh(session).as_dict()
+        finally:
+            session.close()
 
 
 def prune_sign_in_failures() -> int:

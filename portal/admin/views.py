@@ -529,3 +529,8 @@ def replay_job(message_id: int):
     else:
         flash(_("This job is no longer failed: nothing was changed."))
     return redirect(url_for("admin.failed_jobs", after=_after()), 303)
+
+
+# -- Open311 API keys: their own module, on this blueprint ------------------------------------
+
+from portal.admin import apikeys as _apikeys  # noqa: E402, F401

@@ -132,7 +132,11 @@ class CaseEvent(Base):
     """One thing that happened to a case. Append-only; each hash covers the one before it."""
 
     __tablename__ = "case_events"
-    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "seq"),
+        # The statistics refresh reads one month of disputes and returned answers.
+        Index("ix_case_events_action_created_at", "action", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
@@ -156,7 +160,11 @@ class Assignment(Base):
     """A case given to an agency: every agency a case was ever given to has a row."""
 
     __tablename__ = "assignments"
-    __table_args__ = (Index("ix_assignments_agency_id_ended_at", "agency_id", "ended_at"),)
+    __table_args__ = (
+        Index("ix_assignments_agency_id_ended_at", "agency_id", "ended_at"),
+        # The statistics refresh reads one month of assignments at a time.
+        Index("ix_assignments_assigned_at", "assigned_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
@@ -207,7 +215,7 @@ class Answer(Base):
     actions_taken: Mapped[str] = mapped_column(Text, default="")
     outcome: Mapped[str] = mapped_column(String(24))
     reply_to_recommendation: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     review: Mapped[str] = mapped_column(String(16), default="pending")  # pending, accepted, returned
     review_note: Mapped[str | None] = mapped_column(Text)
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -225,7 +233,7 @@ class TransferRequest(Base):
     to_agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
     reason: Mapped[str] = mapped_column(Text)
     requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     decision: Mapped[str] = mapped_column(String(16), default="pending")  # pending, approved, refused
     decision_note: Mapped[str | None] = mapped_column(Text)
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -250,4 +258,4 @@ class Rating(Base):
     handling: Mapped[int]
     overall: Mapped[int]
     comment: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

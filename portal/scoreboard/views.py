@@ -1,7 +1,210 @@
-"""The public scoreboard: every agency's record, and each agency's page with its trends."""
+"""The public scoreboard: every agency's record, and each agency's page with its trends.
+
+Thin: `portal.stats` reads the figures from the aggregates the `stats-refresh` job keeps
+current (two queries for the whole scoreboard, four for an agency's page, whatever the number
+of agencies or cases); `portal.scoreboard.charts` lays out the charts the templates draw.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from flask import Blueprint, abort, render_template, request
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import SelectField, StringField
+from wtforms.validators import Optional, Regexp, ValidationError
+
+from portal import deadlines, stats
+from portal.db import get_session
+from portal.models import Agency
+from portal.scoreboard import charts
+from portal.vocab import AGENCY_KIND_LABELS, SECTOR_LABELS
 
 blueprint = Blueprint("scoreboard", __name__)
+
+DEFAULT_MONTHS = 12
+MAX_MONTHS = 36
+MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
+def _month(value: str | None) -> date | None:
+    if not value:
+        return None
+    year, month = value.split("-")
+    return date(int(year), int(month), 1)
+
+
+class PeriodForm(FlaskForm):
+    """The period (months, as YYYY-MM), sector and kind of agency: a GET form, no token."""
+
+    class Meta:
+        csrf = False
+
+    since = StringField(_l("From (month)"), name="from", validators=[
+        Optional(), Regexp(MONTH_PATTERN, message=_l("Enter a month as YYYY-MM, e.g. 2025-04."))])
+    until = StringField(_l("To (month)"), name="to", validators=[
+        Optional(), Regexp(MONTH_PATTERN, message=_l("Enter a month as YYYY-MM, e.g. 2025-04."))])
+    sector = SelectField(_l("Sector"), choices=[("", _l("Every sector")), *SECTOR_LABELS.items()],
+                         validators=[Optional()])
+    kind = SelectField(_l("Kind"), choices=[("", _l("Every kind")), *AGENCY_KIND_LABELS.items()],
+                       validators=[Optional()])
+
+    def validate_until(self, field) -> None:
+        if self.since.errors or field.errors or not (self.since.data and field.data):
+            return
+        since, until = _month(self.since.data), _month(field.data)
+        if since > until:
+            raise ValidationError(_l("The last month comes before the first."))
+        if stats.add_months(since, MAX_MONTHS - 1) < until:
+            raise ValidationError(_l("At most %(n)d months.", n=MAX_MONTHS))
+
+
+@dataclass(frozen=True)
+class Period:
+    since: date  # the first day of the first month
+    until: date  # the first day of the last month
+    sector: str | None
+    kind: str | None
+
+    @property
+    def months(self) -> list[date]:
+        return stats.months_from(self.since, self.until)
+
+    def args(self, **changes: Any) -> dict[str, str]:
+        """The query string of this period, for links that keep it."""
+        values = {"from": f"{self.since:%Y-%m}", "to": f"{self.until:%Y-%m}",
+                  "sector": self.sector or "", "kind": self.kind or ""}
+        values.update(changes)
+        return {k: v for k, v in values.items() if v}
+
+
+def _period() -> tuple[PeriodForm, Period, bool]:
+    """The period asked for; on bad input, the default one and the form with its errors."""
+    form = PeriodForm(request.args)
+    valid = form.validate()
+    last = stats.month_of(deadlines.today())
+    until = _month(form.until.data) if valid and form.until.data else None
+    since = _month(form.since.data) if valid and form.since.data else None
+    if until is None:
+        until = last if since is None else min(stats.add_months(since, DEFAULT_MONTHS - 1),
+                                               max(since, last))
+    if since is None:
+        since = stats.add_months(until, -(DEFAULT_MONTHS - 1))
+    if valid:  # the fields show the period the figures are for
+        form.since.data, form.until.data = f"{since:%Y-%m}", f"{until:%Y-%m}"
+    sector = form.sector.data if valid and form.sector.data else None
+    kind = form.kind.data if valid and form.kind.data else None
+    return form, Period(since, until, sector, kind), valid
+
+
+def percent(value: float | None) -> str:
+    """A share as a whole percentage, halves rounded up; empty for none."""
+    if value is None:
+        return ""
+    return str(Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def days(value: int | None) -> str:
+    if value is None:
+        return ""
+    return f"{stats.LAST_BUCKET}+" if value >= stats.LAST_BUCKET else str(value)
+
+
+def display_name(row: stats.AgencyRow | Agency) -> str:
+    if row.name_en and str(get_locale()) == "en":
+        return row.name_en
+    return row.name
+
+
+# The scoreboard's columns: query key, label, value of a row, the natural direction.
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: Any
+    value: Callable[[stats.AgencyRow], Any]
+    descending: bool = True
+
+
+COLUMNS = (
+    Column("rank", _l("Rank"), lambda r: r.rank, descending=False),
+    Column("agency", _l("Agency"), lambda r: display_name(r).casefold(), descending=False),
+    Column("received", _l("Received"), lambda r: r.received),
+    Column("open", _l("Open now"), lambda r: r.open_now),
+    Column("overdue", _l("Overdue now"), lambda r: r.overdue_now),
+    Column("answered", _l("Answered"), lambda r: r.answered),
+    Column("on_time", _l("On time"), lambda r: r.on_time),
+    Column("median", _l("Median working days"), lambda r: r.median_days),
+    Column("p90", _l("90th percentile, working days"), lambda r: r.p90_days),
+    Column("transfers", _l("Transfer requests"), lambda r: r.transfers_requested),
+    Column("refused", _l("Transfers refused"), lambda r: r.transfers_refused),
+    Column("ping_pong", _l("Ping-pong"), lambda r: r.ping_pong),
+    Column("returned", _l("Answers returned"), lambda r: r.answers_returned),
+    Column("disputes", _l("Disputes"), lambda r: r.disputes),
+    Column("reopened", _l("Reopened"), lambda r: r.reopened),
+    Column("ratings", _l("Ratings"), lambda r: r.ratings),
+    Column("satisfaction", _l("Satisfaction"), lambda r: r.satisfaction),
+)
+COLUMNS_BY_KEY = {column.key: column for column in COLUMNS}
+
+
+def _sorted(rows: list[stats.AgencyRow], column: Column, descending: bool) -> list[stats.AgencyRow]:
+    """Rows by one column; rows without a value (no answers, too few ratings) always last."""
+    present = [r for r in rows if column.value(r) is not None]
+    missing = [r for r in rows if column.value(r) is None]
+    # Python's sort is stable: equal values keep the rank order they came in.
+    present.sort(key=column.value, reverse=descending)
+    return present + missing
+
+
+@blueprint.get("/agencies")
+def index():
+    form, period, valid = _period()
+    rows = stats.scoreboard(get_session(), period.since, period.until, period.sector)
+    column = COLUMNS_BY_KEY.get(request.args.get("sort", ""), COLUMNS_BY_KEY["rank"])
+    order = request.args.get("order")
+    descending = column.descending if order not in ("asc", "desc") else order == "desc"
+    groups = []
+    for kind in AGENCY_KIND_LABELS:
+        if period.kind and kind != period.kind:
+            continue
+        of_kind = [row for row in rows if row.kind == kind]
+        if of_kind:
+            groups.append((kind, _sorted(of_kind, column, descending)))
+    snapshot_at = max((row.snapshot_at for row in rows if row.snapshot_at), default=None)
+    return render_template(
+        "scoreboard/index.html", form=form, period=period, groups=groups, columns=COLUMNS,
+        sort=column.key, descending=descending, snapshot_at=snapshot_at,
+        percent=percent, days=days, display_name=display_name,
+        min_ratings=stats.MIN_RATINGS, kind_labels=AGENCY_KIND_LABELS,
+    ), 200 if valid else 400
+
+
+@blueprint.get("/agencies/<code>")
+def agency(code: str):
+    db = get_session()
+    found = db.scalars(select(Agency).where(Agency.code == code)).one_or_none()
+    if found is None:
+        abort(404)
+    form, period, valid = _period()
+    row, peers = stats.agency_row(db, found, period.since, period.until, period.sector)
+    months = stats.monthly(db, found.id, period.since, period.until, period.sector)
+    labels = [f"{m.month:%m/%y}" for m in months]
+    volume = charts.bar_chart(labels, [(_("Received"), [m.received for m in months]),
+                                       (_("Answered"), [m.answered for m in months])])
+    on_time = charts.percent_chart(labels, [m.on_time_percent for m in months])
+    satisfaction = charts.percent_chart(labels, [m.satisfaction_percent for m in months],
+                                        [m.satisfaction_interval for m in months])
+    return render_template(
+        "scoreboard/agency.html", agency=found, row=row, peers=len(peers), months=months,
+        form=form, period=period, volume=volume, on_time=on_time, satisfaction=satisfaction,
+        percent=percent, days=days, display_name=display_name,
+        min_ratings=stats.MIN_RATINGS, kind_labels=AGENCY_KIND_LABELS,
+    ), 200 if valid else 400
