@@ -575,11 +575,11 @@ def test_administrators_issue_list_and_revoke_keys(client, auth, factory, sessio
 
     listing = html.unescape(client.get("/admin/apikeys").get_data(as_text=True))
     assert key not in listing  # shown once
-    assert row.prefix in listing and "CivicApp Hà Nội" in listing and "<td>never</td>" in listing
+    assert row.prefix in listing and "CivicApp Hà Nội" in listing and "<td>not used yet</td>" in listing
 
     assert post(client, "json", key).status_code == 200
     listing = html.unescape(client.get("/admin/apikeys").get_data(as_text=True))
-    assert "<td>never</td>" not in listing
+    assert "<td>not used yet</td>" not in listing
 
     revoked = auth.post(f"/admin/apikeys/{row.id}/revoke", page="/admin/apikeys")
     assert revoked.status_code == 303
