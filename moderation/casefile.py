@@ -70,6 +70,8 @@ def case_file(session: Session, case: Case, user: User, *, show_identity: bool =
     for action, form_class in ACTION_FORMS.items():
         if not lifecycle.allowed(case, actor, action):
             continue
+        if action == "unpublish" and case.published_at is None:
+            continue  # nothing to take down
         if action == failed_action and failed_form is not None:
             # The form comes back as it was sent, version included: had a colleague changed the
             # case meanwhile, sending it again must not adopt that change unseen.

@@ -221,5 +221,6 @@ ACTION_FORMS: dict[str, type[ActionForm]] = {
     "uphold_answer": AssessmentForm,
     "approve_transfer": TransferDecisionForm,
     "refuse_transfer": TransferDecisionForm,
+    "unpublish": ReasonForm,
 }
 

@@ -133,6 +133,8 @@ TRANSITIONS: dict[str, Transition] = {
     "claim": _t(_OPEN, None, FRONT),
     "release": _t(_OPEN, None, FRONT),
     "note": _t(set(S), None, FRONT),
+    # The Front takes a published answer down: personal data found late, consent withdrawn.
+    "unpublish": _t({S.RESOLVED, S.DISPUTED, S.CLOSED}, None, FRONT),
 }
 
 
@@ -651,7 +653,8 @@ def _publish(case: Case, accepted: Answer) -> None:
     with the reporter's consent.
     """
     if case.publish_consent and case.description_redacted is not None:
-        case.published_at = utcnow()
+        # A text redacted again keeps its place among the published answers.
+        case.published_at = case.published_at or utcnow()
         case.public_search_text = fold(" ".join(
             (case.description_redacted, accepted.findings, accepted.actions_taken)))
 
@@ -800,6 +803,15 @@ def note(session: Session, case: Case, actor: Actor, *, text: str,
                   reason=_text(text, _l("Write the note."), limit=5000))
 
 
+def unpublish(session: Session, case: Case, actor: Actor, *, reason: str,
+              expected_version: int | None = None) -> CaseEvent:
+    _check(case, actor, "unpublish", expected_version)
+    _require(case.published_at is not None, _l("This answer is not published."))
+    reason = _text(reason, _l("Say why the answer is taken down."))
+    _unpublish(case)
+    return record(session, case, actor, "unpublish", reason=reason)
+
+
 ACTIONS = {
     "ask_info": ask_info,
     "provide_info": provide_info,
@@ -826,4 +838,5 @@ ACTIONS = {
     "claim": claim,
     "release": release,
     "note": note,
+    "unpublish": unpublish,
 }

@@ -241,6 +241,7 @@ EVENT_LABELS = {
     "redact": _l("Personal details removed from the text"),
     "view_identity": _l("Front staff viewed the reporter's identity"),
     "note": _l("Internal note"),
+    "unpublish": _l("The Front took the published answer down"),
     "claim": _l("Taken by a Front staff member"),
     "release": _l("Released for another Front staff member"),
 }
@@ -270,6 +271,7 @@ ACTION_LABELS = {
     "uphold_answer": _l("Uphold the answer"),
     "approve_transfer": _l("Approve the transfer"),
     "refuse_transfer": _l("Refuse the transfer"),
+    "unpublish": _l("Take the published answer down"),
 }
 
 ACTOR_KIND_LABELS = {

@@ -8,7 +8,7 @@ the deadlines, the pause, transfers, ping-pong and the outbox.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -69,6 +69,7 @@ DESIGN = {
     "claim": (OPEN, None, FRONT),
     "release": (OPEN, None, FRONT),
     "note": (set(S), None, FRONT),
+    "unpublish": ({S.RESOLVED, S.DISPUTED, S.CLOSED}, None, FRONT),
 }
 
 
@@ -166,6 +167,7 @@ class World:
             "claim": {},
             "release": {},
             "note": {"text": "Đã gọi điện cho người phản ánh để xác minh."},
+            "unpublish": {"reason": "Nội dung trả lời còn tên người phản ánh."},
         }[action]
 
 
@@ -270,6 +272,9 @@ def test_every_action_by_every_actor(state, factory, session):
             if action == "close_unrated":  # the rating window has ended
                 case.due_on = PAST
                 session.commit()
+            if action == "unpublish":  # there is a published answer to take down
+                case.published_at = datetime(2026, 11, 1)
+                session.commit()
             actor = world.actor(name, case)
             label = f"{state} / {action} / {name} ({'allowed' if allowed else 'refused'})"
             if lifecycle.allowed(case, actor, action) is not allowed:
@@ -304,6 +309,7 @@ ALLOWED_EXAMPLE = {
     "redact": (S.IN_PROGRESS, "moderator"),
     "claim": (S.SUBMITTED, "moderator"), "release": (S.ANSWERED, "supervisor"),
     "note": (S.CLOSED, "moderator"),
+    "unpublish": (S.CLOSED, "supervisor"),
 }
 
 
@@ -314,6 +320,9 @@ def test_a_stale_version_is_refused_without_trace_then_the_right_one_works(facto
         case = world.case_in(state)
         if action == "close_unrated":
             case.due_on = PAST
+            session.commit()
+        if action == "unpublish":
+            case.published_at = datetime(2026, 11, 1)
             session.commit()
         actor = world.actor(name, case)
         arguments = world.arguments(action, case)
