@@ -42,6 +42,7 @@ step.
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ from datetime import date, datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, delete, exists, func, insert, literal, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
@@ -71,6 +73,8 @@ from portal.vocab import OPEN_STATUSES, AgencyKind, CaseStatus
 # Buckets of the answer-time histogram: 0, 1, ..., 59 working days, then 60 or more.
 DAY_BUCKETS = 61
 LAST_BUCKET = DAY_BUCKETS - 1
+# Answers an agency must have given in the period to be ranked.
+MIN_ANSWERS = 5
 # The textbook normal quantile of a 95 % interval.
 Z95 = 1.96
 COUNTS = ("received", "answered", "answered_on_time", "transfers_requested",
@@ -106,6 +110,104 @@ def months_from(first: date, last: date) -> list[date]:
 def hanoi_midnight(day: date) -> datetime:
     """The start of a Hanoi day as stored: naive UTC (Hanoi keeps UTC+7 all year)."""
     return datetime(day.year, day.month, day.day) - timedelta(hours=7)
+
+
+# -- periods: the months the public pages and the open data are asked for --------------------
+
+DEFAULT_MONTHS = 12  # a period without both ends: this many months
+MAX_MONTHS = 36  # the longest period
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # the years a period may name
+_MONTH_TEXT = re.compile(r"([0-9]{4})-([0-9]{2})")  # ASCII digits only, as YYYY-MM
+MONTH_FORMAT = _l("Enter a month as YYYY-MM, e.g. 2025-04.")
+
+
+class PeriodError(ValueError):
+    """A period that cannot be read or is not allowed.
+
+    `message`: what to tell people (a lazy string); `field`: the field it is about, "from" or
+    "to" (the names of the query arguments).
+    """
+
+    def __init__(self, message: Any, field: str):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole Hanoi months, from the month of `since` to the month of `until`, both included."""
+
+    since: date  # the first day of the first month
+    until: date  # the first day of the last month
+
+    @property
+    def months(self) -> int:
+        """How many months the period holds."""
+        return (self.until.year - self.since.year) * 12 + self.until.month - self.since.month + 1
+
+    @property
+    def last_day(self) -> date:
+        return add_months(self.until, 1) - timedelta(days=1)
+
+    @property
+    def starts(self) -> datetime:
+        """Midnight in Hanoi on the first day, as stored: naive UTC."""
+        return hanoi_midnight(self.since)
+
+    @property
+    def ends(self) -> datetime:
+        """Midnight in Hanoi after the last day, as stored: naive UTC (exclusive)."""
+        return hanoi_midnight(add_months(self.until, 1))
+
+    def label(self) -> str:
+        return f"{self.since:%Y-%m}-to-{self.until:%Y-%m}"
+
+
+def _parse_month(text: str, field: str) -> date:
+    match = _MONTH_TEXT.fullmatch(text.strip())
+    if match is None or not 1 <= int(match[2]) <= 12:
+        raise PeriodError(MONTH_FORMAT, field)
+    if not FIRST_YEAR <= int(match[1]) <= LAST_YEAR:
+        raise PeriodError(_out_of_range(), field)
+    return date(int(match[1]), int(match[2]), 1)
+
+
+def _out_of_range() -> Any:
+    return _l("Enter a month from %(first)s to %(last)s.", first=f"{FIRST_YEAR}-01",
+              last=f"{LAST_YEAR}-12")
+
+
+def parse_period(from_text: str | None, to_text: str | None,
+                 default_months: int = DEFAULT_MONTHS, max_months: int = MAX_MONTHS, *,
+                 today: date | None = None) -> Period:
+    """The months `from_text` to `to_text` (YYYY-MM, both included, years 2000 to 2100).
+
+    Both left out: the last `default_months` months, the current Hanoi month included. One
+    left out: the other is `default_months` months away (no later than the current month
+    when only the first is given, unless it is itself later). At most `max_months` months.
+    Raises `PeriodError` (a ValueError) naming the field to correct; nothing else.
+    """
+    since = _parse_month(from_text, "from") if from_text else None
+    until = _parse_month(to_text, "to") if to_text else None
+    try:
+        current = month_of(today or deadlines.today())
+        if since is None and until is None:
+            until = current
+        if since is None:
+            since = add_months(until, 1 - default_months)
+        if until is None:
+            until = min(add_months(since, default_months - 1), max(since, current))
+        if since > until:
+            raise PeriodError(_l("The last month comes before the first."), "to")
+        if add_months(since, max_months - 1) < until:
+            raise PeriodError(_l("At most %(n)d months.", n=max_months), "to")
+    except PeriodError:
+        raise
+    except (ValueError, OverflowError):  # a month before year 1 or after 9999: not with the
+        # years allowed above, but never a server error whatever changes
+        raise PeriodError(_out_of_range(), "from" if from_text else "to") from None
+    return Period(since, until)
 
 
 # -- the refresh ----------------------------------------------------------------------------
@@ -473,9 +575,10 @@ def scoreboard(session: Session, since: date, until: date, sector: str | None) -
       deadline for its acknowledgement or answer — all sectors, whatever the period, as of
       snapshot_at (the last refresh; None before the first);
     - rank: 1 = best among the agencies of the same kind, by on_time (exact share), then
-      satisfaction (a hidden one counts as lowest), then name; None for an agency without
-      answers in the period, listed after the ranked ones; ranked: how many agencies of its
-      kind have a rank.
+      satisfaction (a hidden one counts as lowest); equal records share a rank (1, 1, 3),
+      listed by name; None for an agency with fewer than `MIN_ANSWERS` (5) answers in the
+      period, listed after the ranked ones by name; ranked: how many agencies of its kind
+      have a rank.
 
     Every count is a sum over the months of the period of the monthly rows (see the module's
     docstring for what each counts and in which month).
@@ -527,10 +630,15 @@ def _scoreboard(session: Session, since: date, until: date, sector: str | None,
 
 
 def _rank_key(row: dict[str, Any]) -> tuple:
+    """What the rank compares: the exact share on time, then satisfaction (hidden: lowest)."""
     on_time = Fraction(row["answered_on_time"], row["answered"])
     satisfaction = (Fraction(row["satisfied"], row["ratings"])
                     if row["ratings"] >= MIN_RATINGS else Fraction(-1))
-    return (-on_time, -satisfaction, row["name"].casefold(), row["code"])
+    return (-on_time, -satisfaction)
+
+
+def _by_name(row: dict[str, Any]) -> tuple:
+    return (row["name"].casefold(), row["code"])
 
 
 KIND_ORDER = {kind.value: index for index, kind in enumerate(AgencyKind)}
@@ -543,12 +651,18 @@ def _ranked(partial: list[dict[str, Any]]) -> list[AgencyRow]:
     rows = []
     for kind in sorted(by_kind, key=lambda k: (KIND_ORDER.get(k, len(KIND_ORDER)), k)):
         group = by_kind[kind]
-        answered = sorted((r for r in group if r["answered"]), key=_rank_key)
-        unranked = sorted((r for r in group if not r["answered"]),
-                          key=lambda r: (r["name"].casefold(), r["code"]))
-        for position, row in enumerate(answered, start=1):
-            rows.append(AgencyRow(**row, rank=position, ranked=len(answered)))
-        rows.extend(AgencyRow(**row, rank=None, ranked=len(answered)) for row in unranked)
+        eligible = sorted((r for r in group if r["answered"] >= MIN_ANSWERS),
+                          key=lambda r: (_rank_key(r), _by_name(r)))
+        unranked = sorted((r for r in group if r["answered"] < MIN_ANSWERS), key=_by_name)
+        # Standard competition ranking: equal records share a rank, the next one skips
+        # (1, 1, 3); the name only orders the lines of a shared rank.
+        rank, previous = 0, None
+        for position, row in enumerate(eligible, start=1):
+            key = _rank_key(row)
+            if key != previous:
+                rank, previous = position, key
+            rows.append(AgencyRow(**row, rank=rank, ranked=len(eligible)))
+        rows.extend(AgencyRow(**row, rank=None, ranked=len(eligible)) for row in unranked)
     return rows
 
 
@@ -556,7 +670,8 @@ def agency_row(session: Session, agency: Agency, since: date, until: date,
                sector: str | None) -> tuple[AgencyRow, list[AgencyRow]]:
     """One agency's row, and the rows of its kind it is ranked among (two queries).
 
-    An inactive agency (merged away, say) has its row too, ranked if it answered in the period.
+    An inactive agency (merged away, say) has its row too, ranked if it answered enough in the
+    period.
     """
     rows = _scoreboard(session, since, until, sector, kind=agency.kind, include=agency.id)
     return next(row for row in rows if row.agency_id == agency.id), rows

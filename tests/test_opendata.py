@@ -3,7 +3,8 @@
 The sentinel test fills every personal and free-text field of several cases (the reporter's
 identity, the business, the address, every text the reporter, the agency and the Front wrote,
 the names and emails of staff) with values that cannot occur by chance, then reads every
-download in both formats and finds none of them.
+download in both formats and finds none of them. Its one rating, a 1, changed to a 5 changes
+no download and no public page: a single rating cannot be read anywhere.
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ import re
 from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from portal import lifecycle, stats
 from portal.accounts import create_user
 from portal.db import utcnow
 from portal.deadlines import hanoi_date
 from portal.lifecycle import Actor
-from portal.models import Attachment, Case
+from portal.models import Agency, Attachment, Case, Rating
 from portal.opendata import datasets
-from portal.opendata.datasets import PeriodError, parse_period
+from portal.stats import Period, PeriodError, parse_period
 from portal.vocab import Outcome, RejectReason
 from tests.factories import PASSWORD
 
@@ -76,7 +77,7 @@ def sentinel_cases(factory, session) -> list[Case]:
                      outcome=Outcome.PARTLY)
     lifecycle.accept_answer(session, closed, front, assessment=text("assessment"))
     lifecycle.rate(session, closed, Actor.reporter(closed.id),
-                   scores=dict.fromkeys(lifecycle.RATING_FACTORS, 2), comment=text("comment"))
+                   scores=dict.fromkeys(lifecycle.RATING_FACTORS, 1), comment=text("comment"))
     assert closed.published_at is not None
 
     # A confidential business, asked for information, whose transfer request was refused and
@@ -136,7 +137,23 @@ def refresh_stats(session) -> None:
     stats.refresh(session, all=True)
 
 
-def test_no_personal_data_or_free_text_in_any_download(client, factory, session):
+def public_views(client, closed: Case) -> dict[str, str]:
+    """Every download, and every public page that shows figures or the case."""
+    month = f"{hanoi_date(closed.created_at):%Y-%m}"
+    views = {name: download(client, name) for name in FILES}
+    views.update({f"{name} {month}": download(client, name, **{"from": month, "to": month})
+                  for name in FILES})
+    for path in ("/agencies", f"/agencies?from={month}&to={month}", "/agencies/SO-XD",
+                 f"/agencies/SO-XD?from={month}&to={month}", "/agencies?sector=construction",
+                 "/answers", f"/answers/{closed.reference}", "/open-data"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        views[path] = response.get_data(as_text=True)
+    return views
+
+
+def test_no_personal_data_or_free_text_in_any_download(client, factory, session, monkeypatch):
+    monkeypatch.setattr(stats, "utcnow", lambda: datetime(2026, 1, 2, 3, 4))  # the snapshots'
     cases = sentinel_cases(factory, session)
     refresh_stats(session)
     bodies = {name: download(client, name) for name in FILES}
@@ -153,14 +170,19 @@ def test_no_personal_data_or_free_text_in_any_download(client, factory, session)
     closed, business, disputed, rejected, received = cases
     assert rows[closed.reference]["status"] == "closed"
     assert rows[closed.reference]["published"] == "yes"
-    assert rows[closed.reference]["rating_overall"] == "2"
+    assert "rating_overall" not in rows[closed.reference]
     assert rows[closed.reference]["outcome"] == "partly"
     assert rows[business.reference]["transfer_requests"] == "1"
     assert rows[business.reference]["transfers"] == "0"
     assert rows[business.reference]["outcome"] == ""  # the answer was returned
     assert rows[disputed.reference]["published"] == "yes"
     assert rows[rejected.reference]["forwarded_on_time"] == ""
-    assert rows[received.reference]["agency_code"] == "SO-XD"
+    # Not forwarded: no agency, not even the one reported.
+    for case in (rejected, received):
+        assert [rows[case.reference][f] for f in ("agency_code", "agency_name", "agency_kind",
+                                                  "reported_agency_code")] == [""] * 4
+    assert rows[closed.reference]["agency_code"] == "SO-XD"
+    assert rows[closed.reference]["reported_agency_code"] == "SO-XD"
     assert rows[received.reference]["month_received"] == f"{hanoi_date(received.created_at):%Y-%m}"
 
     board = {row["agency_code"]: row for row in csv_rows(bodies["scoreboard.csv"])}
@@ -168,10 +190,57 @@ def test_no_personal_data_or_free_text_in_any_download(client, factory, session)
     assert board["SO-XD"]["answered"] == "3"
     assert board["SO-XD"]["transfers_refused"] == "1"
     assert board["SO-XD"]["ratings"] == "1"
-    assert board["SO-XD"]["satisfaction_percent"] == ""  # too few ratings to tell
+    # One rating: too few to tell, and that rating is hidden in the count of the satisfied.
+    assert [board["SO-XD"][f] for f in ("satisfied", "satisfaction_percent", "satisfaction_low",
+                                        "satisfaction_high")] == [""] * 4
     json_board = {row["agency_code"]: row for row in json.loads(bodies["scoreboard.json"])}
     assert json_board["SO-XD"]["answers_returned"] == 1
-    assert json_board["SO-XD"]["rank"] == 1 and json_board["SO-XD"]["sector"] is None
+    assert json_board["SO-XD"]["satisfied"] is None
+    assert json_board["SO-XD"]["rank"] is None  # 3 answers: too few to rank
+    assert json_board["SO-XD"]["sector"] is None
+
+    # The rating of 1 cannot be read anywhere: were it a 5, nothing public would change.
+    before = public_views(client, closed)
+    session.execute(update(Rating).where(Rating.case_id == closed.id)
+                    .values(**dict.fromkeys(lifecycle.RATING_FACTORS, 5)))
+    session.commit()
+    refresh_stats(session)
+    after = public_views(client, closed)
+    assert session.scalar(select(Rating.overall).where(Rating.case_id == closed.id)) == 5
+    for name, body in before.items():
+        assert body == after[name], f"the rating shows in {name}"
+
+
+def test_no_agency_is_published_for_a_case_the_front_has_not_forwarded(client, factory,
+                                                                        session):
+    reported = "SO-YT"
+    agency = factory.agency(reported)
+    waiting = {status: factory.case_in(status, reported)
+               for status in ("submitted", "needs_info", "rejected", "merged")}
+    forwarded = factory.case_in("forwarded", reported)
+    transferred = factory.case_in("forwarded", reported)
+    factory.step(transferred, "acknowledge", reported)
+    factory.step(transferred, "request_transfer", reported)
+    lifecycle.approve_transfer(session, transferred, Actor.staff(factory.moderator()))
+    session.commit()
+    target = session.get(Agency, transferred.assigned_agency_id)
+    fields = ("agency_code", "agency_name", "agency_kind", "reported_agency_code")
+
+    body = download(client, "cases.csv")
+    rows = {row["reference"]: row for row in csv_rows(body)}
+    for status, case in waiting.items():
+        assert [rows[case.reference][f] for f in fields] == [""] * 4, status
+    assert [rows[forwarded.reference][f] for f in fields] == [
+        reported, agency.name, agency.kind, reported]
+    assert [rows[transferred.reference][f] for f in fields] == [
+        target.code, target.name, target.kind, reported]
+    # The merge's main case, never forwarded either, is blank too: the agency's code and name
+    # are in the rows of the two forwarded cases alone.
+    assert sum(reported in line for line in body.splitlines()) == 2
+    assert sum(agency.name in line for line in body.splitlines()) == 1
+    records = {r["reference"]: r for r in json.loads(download(client, "cases.json"))}
+    for case in waiting.values():
+        assert [records[case.reference][f] for f in fields] == [None] * 4
 
 
 def documented(html: str, dataset: str) -> list[str]:
@@ -222,7 +291,6 @@ def test_deadline_flags_from_the_events(client, factory, session, monkeypatch):
     flags = ("forwarded_on_time", "acknowledged_on_time", "answered_on_time")
     assert [rows[on_time.reference][f] for f in flags] == [True, True, True]
     assert [rows[late.reference][f] for f in flags] == [False, False, True]
-    assert rows[late.reference]["rating_overall"] is None
     assert rows[late.reference]["ping_pong"] is False
 
 
@@ -280,18 +348,78 @@ def test_the_period_defaults_to_twelve_months_and_is_at_most_thirty_six(client, 
 
 def test_parse_period():
     today = date(2026, 5, 20)
-    period = parse_period(None, None, today)
-    assert (period.first, period.last, period.months) == (date(2025, 6, 1), date(2026, 5, 31), 12)
-    period = parse_period("2024-02", "2024-02", today)
-    assert (period.first, period.last) == (date(2024, 2, 1), date(2024, 2, 29))
-    assert parse_period(None, "2025-03", today).first == date(2024, 4, 1)
-    assert parse_period("2026-01", None, today).last == date(2026, 5, 31)
-    assert parse_period("2023-06", "2026-05", today).months == 36
+    period = parse_period(None, None, today=today)
+    assert (period.since, period.until, period.months) == (date(2025, 6, 1), date(2026, 5, 1), 12)
+    assert period.last_day == date(2026, 5, 31)
+    period = parse_period("2024-02", "2024-02", today=today)
+    assert (period.since, period.until, period.last_day) == (
+        date(2024, 2, 1), date(2024, 2, 1), date(2024, 2, 29))
+    assert parse_period(None, "2025-03", today=today).since == date(2024, 4, 1)
+    assert parse_period("2026-01", None, today=today).until == date(2026, 5, 1)
+    assert parse_period("2023-06", "2026-05", today=today).months == 36
     with pytest.raises(PeriodError):
-        parse_period("2023-05", "2026-05", today)
+        parse_period("2023-05", "2026-05", today=today)
+    assert parse_period("2025-01", "2025-03", 12, 3, today=today).months == 3
+    with pytest.raises(PeriodError):
+        parse_period("2025-01", "2025-04", 12, 3, today=today)
     # Midnight in Hanoi is 17:00 UTC the day before.
     assert period.starts == datetime(2024, 1, 31, 17)
     assert period.ends == datetime(2024, 2, 29, 17)
+    assert isinstance(period, Period) and period.label() == "2024-02-to-2024-02"
+
+
+# (from, to, the field the message is next to): every one a PeriodError, never another error.
+HOSTILE_PERIODS = [
+    ("0000-01", None, "from"), (None, "0001-05", "to"), ("9999-01", "9999-12", "from"),
+    (None, "0001-03", "to"), (None, "0001-01", "to"), ("9999-06", None, "from"),
+    ("1999-12", None, "from"), (None, "2101-01", "to"), ("2025-00", None, "from"),
+    ("2025-13", None, "from"), ("2025-1", None, "from"), ("+202-01", None, "from"),
+    ("\u0662\u0660\u0662\u0665-01", None, "from"),  # Arabic-Indic digits: not ASCII
+    ("2025-01\n", "2025-02x", "to"), (None, "-001-01", "to"), ("2025-05", "2025-04", "to"),
+    ("2000-01", "2100-12", "to"),  # too long
+]
+
+
+@pytest.mark.parametrize(("start", "end", "field"), HOSTILE_PERIODS)
+def test_parse_period_refuses_hostile_months(start, end, field):
+    with pytest.raises(PeriodError) as refused:
+        parse_period(start, end, today=date(2026, 5, 20))
+    assert refused.value.field == field
+    assert str(refused.value.message)
+
+
+def test_parse_period_at_the_ends_of_the_years_allowed():
+    today = date(2026, 5, 20)
+    earliest = parse_period(None, "2000-01", today=today)
+    assert (earliest.since, earliest.until) == (date(1999, 2, 1), date(2000, 1, 1))
+    assert earliest.starts == datetime(1999, 1, 31, 17)
+    latest = parse_period("2100-12", None, today=today)
+    assert (latest.since, latest.until, latest.ends) == (
+        date(2100, 12, 1), date(2100, 12, 1), datetime(2100, 12, 31, 17))
+    assert parse_period("2098-12", "2100-11", today=today).months == 24
+
+
+@pytest.mark.parametrize("query", [
+    {"to": "0001-01"}, {"from": "9999-06"}, {"from": "0000-01"}, {"to": "0001-05"},
+    {"from": "9999-01", "to": "9999-12"}, {"to": "0001-03"}, {"from": "2101-01"},
+])
+@pytest.mark.parametrize("name", ["cases.csv", "scoreboard.csv", "cases.json",
+                                  "scoreboard.json"])
+def test_hostile_periods_are_refused_next_to_the_field(client, name, query):
+    response = client.get(f"/open-data/{name}", query_string=query)
+    assert response.status_code == 400, (name, query)
+    assert "text/html" in response.content_type
+    html = response.get_data(as_text=True)
+    field = next(iter(query))
+    assert re.search(rf'<ul class="field-errors" id="{field}-error"><li>[^<]+</li></ul>'
+                     rf'<input type="month" id="{field}"[^>]*aria-invalid="true"', html), html
+    assert "2000-01" in html and "2100-12" in html  # the message says which months exist
+
+
+@pytest.mark.parametrize("query", [{"to": "2000-01"}, {"from": "2100-12"}])
+def test_the_ends_of_the_years_allowed_download(client, query):
+    assert csv_rows(download(client, "cases.csv", **query)) == []
+    download(client, "scoreboard.csv", **query)
 
 
 def test_cases_come_in_batches_continued_from_the_last_row(app, factory, session):

@@ -276,18 +276,18 @@ BY_HAND = {
             open_now=2, overdue_now=2,  # p and x13, both waiting for an acknowledgement
             answered=3, answered_on_time=2, days=Y_DAYS,
             transfers_requested=1, transfers_refused=0, ping_pong=1, answers_returned=0,
-            reopened=0, disputes=1, ratings=2, satisfied=1, rank=2),
+            reopened=0, disputes=1, ratings=2, satisfied=1, rank=None),  # 3 answers: < 5
     C: dict(received=1, open_now=1, overdue_now=1, answered=0, answered_on_time=0, days=[],
             transfers_requested=0, transfers_refused=0, ping_pong=0, answers_returned=0,
             reopened=0, disputes=0, ratings=0, satisfied=0, rank=None),
 }
-LAND = {  # sector "land": x10, x11 and y3
+LAND = {  # sector "land": x10, x11 and y3; 100 % on time each, too few answers to rank
     X: dict(received=2, open_now=3, overdue_now=1, answered=2, answered_on_time=2,
             days=[2, 2], transfers_requested=0, transfers_refused=0, ping_pong=0,
-            answers_returned=0, reopened=0, disputes=0, ratings=2, satisfied=1, rank=1),
+            answers_returned=0, reopened=0, disputes=0, ratings=2, satisfied=1, rank=None),
     Y: dict(received=1, open_now=2, overdue_now=2, answered=1, answered_on_time=1, days=[4],
             transfers_requested=0, transfers_refused=0, ping_pong=0, answers_returned=0,
-            reopened=0, disputes=1, ratings=0, satisfied=0, rank=2),  # tie at 100 %: by name
+            reopened=0, disputes=1, ratings=0, satisfied=0, rank=None),
 }
 APRIL = {
     X: dict(received=10, open_now=3, overdue_now=1, answered=7, answered_on_time=5,
@@ -379,10 +379,11 @@ def test_the_scoreboard_matches_the_figures_counted_by_hand(app, world, session)
     rows = {row.code: row for row in stats.scoreboard(session, d(4, 1), d(5, 31), None)}
     for code, figures in BY_HAND.items():
         check_row(rows[code], figures)
-    # Ranked among the departments: the two that answered; the others follow, unranked.
+    # Ranked among the departments: X alone (Y's 3 answers are fewer than 5); the others
+    # follow, unranked.
     departments = [r for r in rows.values() if r.kind == AgencyKind.DEPARTMENT]
-    assert {r.ranked for r in departments} == {2}
-    assert sum(r.rank is None for r in departments) == len(departments) - 2
+    assert {r.ranked for r in departments} == {1}
+    assert sum(r.rank is None for r in departments) == len(departments) - 1
     assert rows[C].ranked == 0
 
     client = english(app)
@@ -436,8 +437,10 @@ def test_the_agency_page_draws_its_trends_with_the_same_numbers(app, world, sess
     wanted = expected_page(BY_HAND[X])
     assert figures == {k: v for k, v in wanted.items()
                        if k not in ("rank", "satisfaction_low", "satisfaction_high")}
-    assert "Rank 1 of 2 ranked agencies of this kind." in html
+    assert "Rank 1 of 1 ranked agencies of this kind." in html
     assert 'href="/answers?agency=SO-XD"' in html
+    assert "Not ranked: fewer than 5 answers in this period." in client.get(
+        "/agencies/SO-YT?from=2025-04&to=2025-05").get_data(as_text=True)
 
     # Three charts, each an image with a title and a description, and a table behind it.
     for chart in ("chart-volume", "chart-on-time", "chart-satisfaction"):
@@ -464,9 +467,10 @@ def test_the_agency_page_draws_its_trends_with_the_same_numbers(app, world, sess
     assert table("on-time") == {
         "2025-04": {"answered": "7", "answered_on_time": "5", "on_time": shown(500 / 7) + "%"},
         "2025-05": {"answered": "8", "answered_on_time": "7", "on_time": shown(700 / 8) + "%"}}
+    # 6 and 5 ratings: neither the share nor the count of the satisfied is shown.
     assert table("satisfaction") == {
-        "2025-04": {"ratings": "6", "satisfied": "3", "satisfaction": "—"},
-        "2025-05": {"ratings": "5", "satisfied": "4", "satisfaction": "—"}}
+        "2025-04": {"ratings": "6", "satisfied": "—", "satisfaction": "—"},
+        "2025-05": {"ratings": "5", "satisfied": "—", "satisfaction": "—"}}
     # The same numbers the chart's points stand for: the y of 71 % and 88 % on a 0-100 axis.
     chart = re.search(r'id="chart-on-time".*?</svg>', html, re.S).group(0)
     top, bottom = 34, 260 - 40
@@ -573,15 +577,19 @@ def test_the_pages_issue_a_bounded_number_of_queries(app, session, monkeypatch):
     assert len(page_rows(html)) == len(agencies)
 
 
-def test_the_rank_breaks_ties_by_satisfaction_then_name(app, session):
+def test_equal_records_share_a_rank_and_few_answers_are_not_ranked(app, session):
     communes = list(session.scalars(select(Agency).where(Agency.kind == AgencyKind.COMMUNE_COMMITTEE)
-                                    .order_by(Agency.name).limit(4)))
+                                    .order_by(Agency.id).limit(7)))
+    c = [agency.id for agency in communes]
     month = d(5, 1)
     figures = {  # (answered, on time, ratings, satisfied)
-        communes[0].id: (4, 2, 10, 5),    # 50 %, satisfaction 50 %
-        communes[1].id: (2, 1, 10, 9),    # 50 %, satisfaction 90 %: before the first
-        communes[2].id: (10, 5, 3, 3),    # 50 %, too few ratings: after both
-        communes[3].id: (1, 1, 0, 0),     # 100 %: first
+        c[0]: (10, 5, 10, 5),    # 50 %, satisfaction 50 %
+        c[1]: (6, 3, 10, 9),     # 50 %, satisfaction 90 %: before c0
+        c[2]: (20, 10, 3, 3),    # 50 %, too few ratings: after c0
+        c[3]: (5, 5, 0, 0),      # 100 %: first
+        c[4]: (8, 8, 0, 0),      # 100 %: first too, whatever its name
+        c[5]: (4, 4, 10, 10),    # 100 %, but 4 answers: not ranked
+        c[6]: (12, 6, 10, 5),    # the same record as c0: the same rank
     }
     for agency_id, (answered, on_time, ratings, satisfied) in figures.items():
         session.add(AgencyMonthStats(
@@ -592,19 +600,53 @@ def test_the_rank_breaks_ties_by_satisfaction_then_name(app, session):
     session.commit()
     rows = [r for r in stats.scoreboard(session, month, month, None)
             if r.kind == AgencyKind.COMMUNE_COMMITTEE]
-    assert [(r.agency_id, r.rank) for r in rows[:4]] == [
-        (communes[3].id, 1), (communes[1].id, 2), (communes[0].id, 3), (communes[2].id, 4)]
-    assert all(r.rank is None for r in rows[4:]) and rows[0].ranked == 4
-    # Sorting by a column keeps agencies without a value last, in both directions.
+    ranks = {r.agency_id: r.rank for r in rows}
+    assert {i: ranks[c[i]] for i in range(7)} == {3: 1, 4: 1, 1: 3, 0: 4, 6: 4, 2: 6, 5: None}
+    # Ranked first, by rank, and by name within a shared rank; then the others, by name.
+    assert [r.rank for r in rows[:6]] == [1, 1, 3, 4, 4, 6]
+    for first, second in zip(rows[:6], rows[1:6], strict=False):
+        if first.rank == second.rank:
+            assert first.name.casefold() <= second.name.casefold()
+    assert all(r.rank is None for r in rows[6:]) and {r.ranked for r in rows} == {6}
+    unranked = [r.name.casefold() for r in rows[6:]]
+    assert unranked == sorted(unranked)
+
     client = english(app)
+    base = "/agencies?from=2025-05&to=2025-05&kind=commune_committee"
+    html = client.get(base).get_data(as_text=True)
+    on_page = page_rows(html)
+    assert [on_page[communes[i].code]["rank"] for i in (3, 4, 0, 6, 5)] == ["1", "1", "4", "4", ""]
+    assert "An agency with fewer than 5 answers in the period is not ranked." in html
+    page = client.get(f"/agencies/{communes[4].code}?from=2025-05&to=2025-05").get_data(as_text=True)
+    assert "Rank 1 of 6 ranked agencies of this kind." in page
+    page = client.get(f"/agencies/{communes[5].code}?from=2025-05&to=2025-05").get_data(as_text=True)
+    assert "Not ranked: fewer than 5 answers in this period." in page
+    # A month of 10 ratings shows its count of the satisfied; one of 3 does not.
+    for index, satisfied in ((1, "9"), (2, "—")):
+        page = client.get(f"/agencies/{communes[index].code}?from=2025-05&to=2025-05")
+        cells = re.search(r'id="table-satisfaction">.*?<tr data-month="2025-05">(.*?)</tr>',
+                          page.get_data(as_text=True), re.S).group(1)
+        assert f'data-figure="satisfied">{satisfied}<' in cells, index
+
+    # Sorting by a column keeps agencies without a value last, in both directions.
     for order in ("asc", "desc"):
-        html = client.get(f"/agencies?from=2025-05&to=2025-05&kind=commune_committee"
-                          f"&sort=satisfaction&order={order}").get_data(as_text=True)
-        codes = list(page_rows(html))
-        with_value = [c.code for c in (communes[0], communes[1])]
-        assert codes[:2] == (with_value if order == "asc" else with_value[::-1])
+        html = client.get(f"{base}&sort=satisfaction&order={order}").get_data(as_text=True)
+        shares = [float(row["satisfaction"]) if row["satisfaction"] else None
+                  for row in page_rows(html).values()]
+        present = [share for share in shares if share is not None]
+        assert len(present) == 4 and shares[:4] == present
+        assert present == sorted(present, reverse=order == "desc")
     # The kind filter leaves the other kinds out.
     assert 'id="table-department"' not in html and 'id="table-commune_committee"' in html
+
+
+def test_the_agency_page_links_to_its_published_answers_by_route(app):
+    # Behind a path prefix (SCRIPT_NAME), a link written by hand would miss the prefix.
+    client = english(app)
+    html = client.get("/agencies/SO-XD", base_url="http://portal.test/portal").get_data(
+        as_text=True)
+    assert 'href="/portal/answers?agency=SO-XD"' in html
+    assert 'href="/answers?' not in html
 
 
 def test_percentiles_and_the_interval():
@@ -619,13 +661,29 @@ def test_percentiles_and_the_interval():
     assert stats.wilson_interval(0, 0) is None
 
 
-def test_bad_periods_are_refused_next_to_the_field(app):
+@pytest.mark.parametrize(("path", "field"), [
+    ("/agencies?from=2025-13", "from"), ("/agencies?to=April", "to"),
+    ("/agencies?from=2025-05&to=2025-04", "to"), ("/agencies?from=2020-01&to=2025-01", "to"),
+    ("/agencies?sector=nowhere", "sector"),
+    # Months the calendar cannot hold, or years outside 2000 to 2100.
+    ("/agencies?from=0000-01", "from"), ("/agencies?to=0001-05", "to"),
+    ("/agencies?from=9999-01&to=9999-12", "from"), ("/agencies/SO-XD?to=0001-03", "to"),
+    ("/agencies?from=1999-12", "from"), ("/agencies/SO-XD?from=2101-01", "from"),
+    ("/agencies?from=%D9%A2%D9%A0%D9%A2%D9%A5-01", "from"),  # not ASCII digits
+])
+def test_bad_periods_are_refused_next_to_the_field(app, path, field):
+    response = english(app).get(path)
+    assert response.status_code == 400, path
+    html = response.get_data(as_text=True)
+    assert re.search(rf'<ul class="field-errors" id="{field}-error">', html), path
+    assert html.count('class="field-errors"') == 1
+
+
+@pytest.mark.parametrize("query", ["to=2000-01", "from=2100-12", "from=2098-12&to=2100-11"])
+def test_the_ends_of_the_years_allowed_are_shown(app, query):
     client = english(app)
-    for query in ("from=2025-13", "to=April", "from=2025-05&to=2025-04",
-                  "from=2020-01&to=2025-01", "sector=nowhere"):
-        response = client.get(f"/agencies?{query}")
-        assert response.status_code == 400, query
-        assert "field-errors" in response.get_data(as_text=True)
+    assert client.get(f"/agencies?{query}").status_code == 200
+    assert client.get(f"/agencies/SO-XD?{query}").status_code == 200
 
 
 def test_the_job_and_the_command(app, runner, world, session):
@@ -652,7 +710,7 @@ def test_an_inactive_agency_keeps_its_page_but_leaves_the_scoreboard(app, sessio
         client = english(app)
         page = client.get("/agencies/SO-DL")
         assert page.status_code == 200
-        assert "Not ranked: no answer in this period." in page.get_data(as_text=True)
+        assert "Not ranked: fewer than 5 answers in this period." in page.get_data(as_text=True)
         assert "SO-DL" not in page_rows(client.get("/agencies").get_data(as_text=True))
     finally:
         agency.active = True  # the agencies are reference data, shared by every test

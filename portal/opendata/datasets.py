@@ -6,7 +6,9 @@ the rows of the documentation table on /open-data, so the three cannot drift apa
 The cases dataset is anonymised by construction: it is built from codes, counts, flags and
 the month a case came in, and from nothing else. No column reads a free-text field (not even
 the Front-reviewed text), a reporter's or business's identity, an address, an exact time,
-the date of the events reported, or a member of staff.
+the date of the events reported, or a member of staff. Nor a reporter's rating: one rating is
+one person's verdict, published only within a count of at least `MIN_RATINGS` (10), on the
+scoreboard. Nor, for a case the Front has not forwarded, the agency it accuses.
 
 Rows are produced a batch at a time, continued from the last row of the previous batch
 (never OFFSET), and the database connection is handed back between batches: a download of a
@@ -15,10 +17,9 @@ million cases holds one batch in memory and no connection while the client reads
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -27,12 +28,11 @@ from sqlalchemy.orm import Session
 
 from portal import stats
 from portal.agency.figures import MIN_RATINGS
-from portal.deadlines import HANOI, hanoi_date, today
-from portal.models import Agency, Answer, Case, CaseEvent, Rating
+from portal.deadlines import hanoi_date
+from portal.models import Agency, Answer, Case, CaseEvent
+from portal.stats import Period
 from portal.vocab import DeadlineStage
 
-DEFAULT_MONTHS = 12
-MAX_MONTHS = 36
 BATCH_SIZE = 1000
 
 # What a person reads in the "type" column of the documentation.
@@ -51,84 +51,6 @@ class Field:
     meaning: Any  # a lazy string: what the value says, and how it is counted
 
 
-# -- the period -------------------------------------------------------------------------------
-
-
-class PeriodError(ValueError):
-    """The requested period is malformed or too long. The message is for people."""
-
-    def __init__(self, message):
-        super().__init__(str(message))
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Period:
-    """Whole calendar months, Hanoi time: from the first day of `first` to the last of `last`."""
-
-    first: date  # the first day of the first month
-    last: date  # the last day of the last month
-
-    @property
-    def months(self) -> int:
-        return (self.last.year - self.first.year) * 12 + self.last.month - self.first.month + 1
-
-    @property
-    def starts(self) -> datetime:
-        """Midnight in Hanoi on the first day, as stored: naive UTC."""
-        return _start_of(self.first)
-
-    @property
-    def ends(self) -> datetime:
-        """Midnight in Hanoi after the last day, as stored: naive UTC (exclusive)."""
-        return _start_of(date.fromordinal(self.last.toordinal() + 1))
-
-    def label(self) -> str:
-        return f"{self.first:%Y-%m}-to-{self.last:%Y-%m}"
-
-
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=HANOI).astimezone(UTC).replace(tzinfo=None)
-
-
-def _month(text: str) -> date:
-    try:
-        year, month = text.strip().split("-")
-        if len(year) != 4 or len(month) != 2:
-            raise ValueError
-        return date(int(year), int(month), 1)
-    except ValueError:
-        raise PeriodError(_l("Enter a month as YYYY-MM, e.g. 2025-04.")) from None
-
-
-def _shift(first_of_month: date, months: int) -> date:
-    index = first_of_month.year * 12 + first_of_month.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def parse_period(start: str | None, end: str | None, now: date | None = None) -> Period:
-    """The months `start` to `end` (YYYY-MM, both included); by default the last 12 months.
-
-    Either end may be left out: the other is then `DEFAULT_MONTHS` months away (ending with
-    the current month when both are). At most `MAX_MONTHS` months.
-    """
-    current = (now or today()).replace(day=1)
-    last = _month(end) if end else None
-    first = _month(start) if start else None
-    if first is None and last is None:
-        last = current
-    if first is None:
-        first = _shift(last, 1 - DEFAULT_MONTHS)
-    if last is None:
-        last = min(_shift(first, DEFAULT_MONTHS - 1), max(current, first))
-    if first > last:
-        raise PeriodError(_l("The last month comes before the first."))
-    period = Period(first, last.replace(day=calendar.monthrange(last.year, last.month)[1]))
-    if period.months > MAX_MONTHS:
-        raise PeriodError(_l("At most %(n)d months.", n=MAX_MONTHS))
-    return period
-
-
 # -- anonymised cases ---------------------------------------------------------------------------
 
 
@@ -136,13 +58,14 @@ CASE_FIELDS: tuple[Field, ...] = (
     Field("reference", CODE, _l("The case number, as in PA26-0000123. A published case has its "
                                 "answer at /answers/ followed by its number.")),
     Field("month_received", MONTH, _l("The month the report came in, Hanoi time.")),
-    Field("agency_code", CODE, _l("The agency that holds the case or held it last; the agency "
-                                  "reported while the case has not been forwarded.")),
+    Field("agency_code", CODE, _l("The agency that holds the case or held it last; empty while "
+                                  "the Front has not forwarded the case to an agency.")),
     Field("agency_name", TEXT, _l("That agency's official name, in Vietnamese.")),
     Field("agency_kind", CODE, _l("That agency's kind: city_committee, department, city_body, "
                                   "commune_committee or commune_body.")),
     Field("reported_agency_code", CODE, _l("The agency named in the report (it differs from "
-                                           "agency_code when the case was transferred).")),
+                                           "agency_code when the case was transferred); empty "
+                                           "while the Front has not forwarded the case.")),
     Field("conduct", CODE, _l("The conduct reported: shirking, buck_passing, slow_handling, "
                               "overlap, omission, harassment, attitude or other.")),
     Field("sector", CODE, _l("The sector: land, investment, construction, justice, health, "
@@ -169,9 +92,6 @@ CASE_FIELDS: tuple[Field, ...] = (
                                   "held it (A → B → A).")),
     Field("outcome", CODE, _l("The outcome of the answer the Front accepted: substantiated, "
                               "partly or not_substantiated; empty without one.")),
-    Field("rating_overall", INTEGER, _l("The reporter's overall satisfaction, 1 (very "
-                                        "dissatisfied) to 5 (very satisfied); empty if the "
-                                        "reporter did not rate.")),
     Field("published", YES_NO, _l("Whether the answer is among the published answers.")),
 )
 
@@ -254,21 +174,23 @@ def case_records(session: Session, period: Period, sector: str | None = None,
             select(Answer.case_id, Answer.outcome)
             .where(Answer.case_id.in_(ids), Answer.review == "accepted").order_by(Answer.id)
         ).all())
-        ratings = dict(session.execute(
-            select(Rating.case_id, Rating.overall).where(Rating.case_id.in_(ids))).all())
         after = (cases[-1].created_at, cases[-1].id)
         # Hand the connection back while the client reads this batch.
         session.close()
         for row in cases:
-            code, name, kind = agencies.get(row.assigned_agency_id or row.agency_id,
-                                            (None, None, None))
+            # Until the Front forwards a case, the agency it names is only an accusation (the
+            # Front may reject it): no agency is published for it, not even the one reported.
+            forwarded = row.assigned_agency_id is not None
+            code, name, kind = (agencies.get(row.assigned_agency_id, (None,) * 3) if forwarded
+                                else (None,) * 3)
             yield {
                 "reference": f"PA{row.created_at:%y}-{row.id:07d}",
                 "month_received": f"{hanoi_date(row.created_at):%Y-%m}",
                 "agency_code": code,
                 "agency_name": name,
                 "agency_kind": kind,
-                "reported_agency_code": agencies.get(row.agency_id, (None,))[0],
+                "reported_agency_code": (agencies.get(row.agency_id, (None,))[0] if forwarded
+                                         else None),
                 "conduct": row.conduct,
                 "sector": row.sector,
                 "ward_code": row.ward_code,
@@ -276,7 +198,6 @@ def case_records(session: Session, period: Period, sector: str | None = None,
                 **deadline_flags(events.get(row.id, [])),
                 "ping_pong": bool(row.ping_pong),
                 "outcome": outcomes.get(row.id),
-                "rating_overall": ratings.get(row.id),
                 "published": bool(row.published),
             }
         if len(cases) < size:
@@ -297,8 +218,9 @@ SCOREBOARD_FIELDS: tuple[Field, ...] = (
     Field("agency_kind", CODE, _l("The agency's kind: city_committee, department, city_body, "
                                   "commune_committee or commune_body.")),
     Field("rank", INTEGER, _l("1 for the best among the agencies of the same kind, by the share "
-                              "of answers on time, then satisfaction; empty for an agency that "
-                              "gave no answer in the period.")),
+                              "of answers on time, then satisfaction; equal records share a "
+                              "rank (1, 1, 3); empty for an agency with fewer than %(n)d "
+                              "answers in the period.", n=stats.MIN_ANSWERS)),
     Field("ranked", INTEGER, _l("How many agencies of the same kind have a rank.")),
     Field("received", INTEGER, _l("Times a case was given to the agency in the period: "
                                   "forwarded by the Front or transferred from another agency.")),
@@ -329,7 +251,8 @@ SCOREBOARD_FIELDS: tuple[Field, ...] = (
     Field("reopened", INTEGER, _l("Of the answers returned, those returned after a reporter's "
                                   "dispute.")),
     Field("ratings", INTEGER, _l("Reporters' ratings of the agency's closed cases.")),
-    Field("satisfied", INTEGER, _l("Of those, the ratings of 4 or 5 out of 5 overall.")),
+    Field("satisfied", INTEGER, _l("Of those, the ratings of 4 or 5 out of 5 overall; empty "
+                                   "below %(n)d ratings.", n=MIN_RATINGS)),
     Field("satisfaction_percent", NUMBER, _l("satisfied as a share of ratings, in %%, to one "
                                              "decimal; empty below %(n)d ratings.",
                                              n=MIN_RATINGS)),
@@ -342,8 +265,7 @@ SCOREBOARD_FIELDS: tuple[Field, ...] = (
 
 _SCOREBOARD_COUNTS = ("received", "open_now", "overdue_now", "answered", "answered_on_time",
                       "median_days", "p90_days", "transfers_requested", "transfers_refused",
-                      "ping_pong", "answers_returned", "disputes", "reopened", "ratings",
-                      "satisfied")
+                      "ping_pong", "answers_returned", "disputes", "reopened", "ratings")
 
 
 def _one_decimal(value: float | None) -> float | None:
@@ -357,12 +279,12 @@ def scoreboard_records(session: Session, period: Period,
     Read from the aggregates that the stats-refresh job keeps current (`portal.stats`): two
     queries, whatever the number of cases.
     """
-    rows = stats.scoreboard(session, period.first, period.last, sector)
+    rows = stats.scoreboard(session, period.since, period.until, sector)
     session.close()
     for row in rows:
         yield {
-            "period_from": f"{period.first:%Y-%m}",
-            "period_to": f"{period.last:%Y-%m}",
+            "period_from": f"{period.since:%Y-%m}",
+            "period_to": f"{period.until:%Y-%m}",
             "sector": sector,
             "agency_code": row.code,
             "agency_name": row.name,
@@ -371,6 +293,8 @@ def scoreboard_records(session: Session, period: Period,
             "rank": row.rank,
             "ranked": row.ranked,
             **{name: getattr(row, name) for name in _SCOREBOARD_COUNTS},
+            # Below MIN_RATINGS, as satisfaction itself: with one rating, it would be that rating.
+            "satisfied": row.satisfied if row.ratings >= MIN_RATINGS else None,
             "on_time_percent": _one_decimal(row.on_time),
             "satisfaction_percent": _one_decimal(row.satisfaction),
             "satisfaction_low": _one_decimal(row.satisfaction_low),

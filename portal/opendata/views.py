@@ -9,18 +9,11 @@ from typing import Any
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 from flask_babel import gettext as _
 
+from portal import stats
 from portal.csvexport import csv_response
 from portal.db import get_session
 from portal.jobs import PERIODIC_JOBS
-from portal.opendata.datasets import (
-    DATASETS,
-    DEFAULT_MONTHS,
-    MAX_MONTHS,
-    Dataset,
-    Field,
-    PeriodError,
-    parse_period,
-)
+from portal.opendata.datasets import DATASETS, Dataset, Field
 from portal.vocab import SECTOR_LABELS
 
 blueprint = Blueprint("opendata", __name__)
@@ -33,12 +26,14 @@ LICENCE_URL = "https://creativecommons.org/licenses/by/4.0/"
 FORMATS = ("csv", "json")
 
 
-def _index(problem: str | None = None, status: int = 200):
+def _index(problem: Any = None, status: int = 200, errors: dict[str, Any] | None = None):
+    """The page; `problem` for the notice at the top, `errors` by field ("from", "to",
+    "sector") for the message next to it."""
     return render_template("opendata/index.html", datasets=DATASETS, formats=FORMATS,
                            licence=LICENCE, licence_url=LICENCE_URL, problem=problem,
-                           sectors=SECTOR_LABELS, default_months=DEFAULT_MONTHS,
-                           max_months=MAX_MONTHS, refresh_minutes=REFRESH_MINUTES,
-                           args=request.args), status
+                           errors=errors or {}, sectors=SECTOR_LABELS,
+                           default_months=stats.DEFAULT_MONTHS, max_months=stats.MAX_MONTHS,
+                           refresh_minutes=REFRESH_MINUTES, args=request.args), status
 
 
 @blueprint.get("/open-data")
@@ -83,11 +78,12 @@ def download(file: str):
         abort(404)
     sector = request.args.get("sector") or None
     if sector is not None and sector not in SECTOR_LABELS:
-        return _index(problem=_("There is no such sector."), status=400)
+        problem = _("There is no such sector.")
+        return _index(problem=problem, status=400, errors={"sector": problem})
     try:
-        period = parse_period(request.args.get("from"), request.args.get("to"))
-    except PeriodError as error:
-        return _index(problem=error.message, status=400)
+        period = stats.parse_period(request.args.get("from"), request.args.get("to"))
+    except stats.PeriodError as error:
+        return _index(problem=error.message, status=400, errors={error.field: error.message})
     records = dataset.records(get_session(), period, sector)
     names = _names(dataset.fields)
     filename = f"{name}-{period.label()}{'-' + sector if sector else ''}.{extension}"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -20,9 +19,9 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from wtforms import SelectField, StringField
-from wtforms.validators import Optional, Regexp, ValidationError
+from wtforms.validators import Optional
 
-from portal import deadlines, stats
+from portal import stats
 from portal.db import get_session
 from portal.models import Agency
 from portal.scoreboard import charts
@@ -30,79 +29,58 @@ from portal.vocab import AGENCY_KIND_LABELS, SECTOR_LABELS
 
 blueprint = Blueprint("scoreboard", __name__)
 
-DEFAULT_MONTHS = 12
-MAX_MONTHS = 36
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
-
-
-def _month(value: str | None) -> date | None:
-    if not value:
-        return None
-    year, month = value.split("-")
-    return date(int(year), int(month), 1)
-
 
 class PeriodForm(FlaskForm):
-    """The period (months, as YYYY-MM), sector and kind of agency: a GET form, no token."""
+    """The period (months, as YYYY-MM), sector and kind of agency: a GET form, no token.
+
+    The months are read by `stats.parse_period`, the same as the open data's; its error goes
+    next to the field it names.
+    """
 
     class Meta:
         csrf = False
 
-    since = StringField(_l("From (month)"), name="from", validators=[
-        Optional(), Regexp(MONTH_PATTERN, message=_l("Enter a month as YYYY-MM, e.g. 2025-04."))])
-    until = StringField(_l("To (month)"), name="to", validators=[
-        Optional(), Regexp(MONTH_PATTERN, message=_l("Enter a month as YYYY-MM, e.g. 2025-04."))])
+    since = StringField(_l("From (month)"), name="from", validators=[Optional()])
+    until = StringField(_l("To (month)"), name="to", validators=[Optional()])
     sector = SelectField(_l("Sector"), choices=[("", _l("Every sector")), *SECTOR_LABELS.items()],
                          validators=[Optional()])
     kind = SelectField(_l("Kind"), choices=[("", _l("Every kind")), *AGENCY_KIND_LABELS.items()],
                        validators=[Optional()])
 
-    def validate_until(self, field) -> None:
-        if self.since.errors or field.errors or not (self.since.data and field.data):
-            return
-        since, until = _month(self.since.data), _month(field.data)
-        if since > until:
-            raise ValidationError(_l("The last month comes before the first."))
-        if stats.add_months(since, MAX_MONTHS - 1) < until:
-            raise ValidationError(_l("At most %(n)d months.", n=MAX_MONTHS))
-
 
 @dataclass(frozen=True)
-class Period:
-    since: date  # the first day of the first month
-    until: date  # the first day of the last month
+class Selection:
+    """What the figures are for: a period, and optionally one sector and one kind of agency."""
+
+    period: stats.Period
     sector: str | None
     kind: str | None
 
-    @property
-    def months(self) -> list[date]:
-        return stats.months_from(self.since, self.until)
-
     def args(self, **changes: Any) -> dict[str, str]:
-        """The query string of this period, for links that keep it."""
-        values = {"from": f"{self.since:%Y-%m}", "to": f"{self.until:%Y-%m}",
+        """The query string of this selection, for links that keep it."""
+        values = {"from": f"{self.period.since:%Y-%m}", "to": f"{self.period.until:%Y-%m}",
                   "sector": self.sector or "", "kind": self.kind or ""}
         values.update(changes)
         return {k: v for k, v in values.items() if v}
 
 
-def _period() -> tuple[PeriodForm, Period, bool]:
-    """The period asked for; on bad input, the default one and the form with its errors."""
+def _selection() -> tuple[PeriodForm, Selection, bool]:
+    """The selection asked for, and whether it is valid: if not, the form has the errors and
+    the figures are for the default period when the months are at fault."""
     form = PeriodForm(request.args)
     valid = form.validate()
-    last = stats.month_of(deadlines.today())
-    until = _month(form.until.data) if valid and form.until.data else None
-    since = _month(form.since.data) if valid and form.since.data else None
-    if until is None:
-        until = last if since is None else min(stats.add_months(since, DEFAULT_MONTHS - 1),
-                                               max(since, last))
-    if since is None:
-        since = stats.add_months(until, -(DEFAULT_MONTHS - 1))
+    try:
+        period = stats.parse_period(form.since.data, form.until.data)
+    except stats.PeriodError as error:
+        field = form.since if error.field == "from" else form.until
+        field.errors = [*field.errors, error.message]
+        valid = False
+        period = stats.parse_period(None, None)
     if valid:  # the fields show the period the figures are for
-        form.since.data, form.until.data = f"{since:%Y-%m}", f"{until:%Y-%m}"
+        form.since.data, form.until.data = f"{period.since:%Y-%m}", f"{period.until:%Y-%m}"
     sector = form.sector.data if valid and form.sector.data else None
     kind = form.kind.data if valid and form.kind.data else None
-    return form, Period(since, until, sector, kind), valid
+    return form, Selection(period, sector, kind), valid
 
 
 def percent(value: float | None) -> str:
@@ -166,24 +144,27 @@ def _sorted(rows: list[stats.AgencyRow], column: Column, descending: bool) -> li
 
 @blueprint.get("/agencies")
 def index():
-    form, period, valid = _period()
-    rows = stats.scoreboard(get_session(), period.since, period.until, period.sector)
+    form, selection, valid = _selection()
+    period = selection.period
+    rows = stats.scoreboard(get_session(), period.since, period.until, selection.sector)
     column = COLUMNS_BY_KEY.get(request.args.get("sort", ""), COLUMNS_BY_KEY["rank"])
     order = request.args.get("order")
     descending = column.descending if order not in ("asc", "desc") else order == "desc"
     groups = []
     for kind in AGENCY_KIND_LABELS:
-        if period.kind and kind != period.kind:
+        if selection.kind and kind != selection.kind:
             continue
         of_kind = [row for row in rows if row.kind == kind]
         if of_kind:
             groups.append((kind, _sorted(of_kind, column, descending)))
     snapshot_at = max((row.snapshot_at for row in rows if row.snapshot_at), default=None)
     return render_template(
-        "scoreboard/index.html", form=form, period=period, groups=groups, columns=COLUMNS,
+        "scoreboard/index.html", form=form, period=period, selection=selection, groups=groups,
+        columns=COLUMNS,
         sort=column.key, descending=descending, snapshot_at=snapshot_at,
         percent=percent, days=days, display_name=display_name,
-        min_ratings=stats.MIN_RATINGS, kind_labels=AGENCY_KIND_LABELS,
+        min_ratings=stats.MIN_RATINGS, min_answers=stats.MIN_ANSWERS,
+        kind_labels=AGENCY_KIND_LABELS,
     ), 200 if valid else 400
 
 
@@ -193,9 +174,10 @@ def agency(code: str):
     found = db.scalars(select(Agency).where(Agency.code == code)).one_or_none()
     if found is None:
         abort(404)
-    form, period, valid = _period()
-    row, peers = stats.agency_row(db, found, period.since, period.until, period.sector)
-    months = stats.monthly(db, found.id, period.since, period.until, period.sector)
+    form, selection, valid = _selection()
+    period, sector = selection.period, selection.sector
+    row, peers = stats.agency_row(db, found, period.since, period.until, sector)
+    months = stats.monthly(db, found.id, period.since, period.until, sector)
     labels = [f"{m.month:%m/%y}" for m in months]
     volume = charts.bar_chart(labels, [(_("Received"), [m.received for m in months]),
                                        (_("Answered"), [m.answered for m in months])])
@@ -204,7 +186,8 @@ def agency(code: str):
                                         [m.satisfaction_interval for m in months])
     return render_template(
         "scoreboard/agency.html", agency=found, row=row, peers=len(peers), months=months,
-        form=form, period=period, volume=volume, on_time=on_time, satisfaction=satisfaction,
-        percent=percent, days=days, display_name=display_name,
-        min_ratings=stats.MIN_RATINGS, kind_labels=AGENCY_KIND_LABELS,
+        form=form, period=period, selection=selection, volume=volume, on_time=on_time,
+        satisfaction=satisfaction, percent=percent, days=days, display_name=display_name,
+        min_ratings=stats.MIN_RATINGS, min_answers=stats.MIN_ANSWERS,
+        kind_labels=AGENCY_KIND_LABELS,
     ), 200 if valid else 400
