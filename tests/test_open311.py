@@ -15,9 +15,11 @@ from datetime import datetime, timedelta
 from email import policy
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select
+from sqlalchemy.exc import DataError
 
 from portal.db import utcnow
+from portal.deadlines import hanoi_date
 from portal.lifecycle import Actor
 from portal.models import Agency, ApiKey, Case, CaseEvent, FrontCommittee, OutboxMessage
 from portal.open311 import keys
@@ -318,6 +320,14 @@ BAD_POSTS = [
      "attribute[publish]"),
     ("confidential with no identity", "good", {"attribute[confidential]": "true"}, 400,
      "attribute[confidential]"),
+    # In Hanoi time these fall before year 1 or after year 9999.
+    ("a date before year 1", "good", {"attribute[occurred_on]": "0001-01-01T00:00:00+07:00"},
+     400, "attribute[occurred_on]: '0001-01-01T00:00:00+07:00' is out of range"),
+    ("a date after year 9999", "good", {"attribute[occurred_on]": "9999-12-31T23:00:00-07:00"},
+     400, "attribute[occurred_on]: '9999-12-31T23:00:00-07:00' is out of range"),
+    # PostgreSQL refuses NUL in a text: the code must not reach the database.
+    ("a control character in the agency", "good", {"attribute[agency]": "SO\x00XD"}, 400,
+     "is not the code of an active agency"),
 ]
 
 
@@ -368,15 +378,17 @@ def test_requests_show_status_and_deadlines_but_no_identity(client, factory, ses
     assert list(first) == ["service_request_id", "status", "status_notes", "service_name",
                            "service_code", "description", "agency_responsible",
                            "service_notice", "requested_datetime", "updated_datetime",
-                           "expected_datetime", "address"]
+                           "expected_datetime", "address", "address_id", "zipcode", "lat",
+                           "long", "media_url"]
+    for field in ("address_id", "zipcode", "lat", "long", "media_url"):
+        assert first[field] is None  # empty, as in the specification's examples
     assert first["status"] == "open" and first["service_code"] == "slow_handling"
     assert first["status_notes"] == "Đã tiếp nhận, chờ Ủy ban MTTQ xem xét"
     # Before the Front accepts the report, the Front holds it; the agency is not named.
     assert first["agency_responsible"] == "Ủy ban MTTQ Việt Nam Thành phố Hà Nội"
     assert first["expected_datetime"] == f"{waiting.due_on.isoformat()}T23:59:59+07:00"
-    assert first["requested_datetime"].endswith("+07:00")
-    assert datetime.fromisoformat(first["requested_datetime"]).replace(tzinfo=None) \
-        == (waiting.created_at + timedelta(hours=7)).replace(microsecond=0)
+    assert first["requested_datetime"] \
+        == f"{hanoi_date(waiting.created_at).isoformat()}T00:00:00+07:00"  # the day only
     assert not first["description"] and not first["address"]
     second = by_id[forwarded.reference]
     assert second["agency_responsible"] == "Sở Xây dựng" and second["status"] == "open"
@@ -483,6 +495,179 @@ def test_one_request_and_its_token(client, factory, session, fmt):
             response = client.get(f"{API}/{resource}/{missing}.{fmt}")
             assert response.status_code == 404, (resource, missing)
             error_list(response, fmt)
+
+
+# -- what a request shows of its times and deadline -------------------------------------------
+
+
+def _day(moment: datetime) -> str:
+    return f"{hanoi_date(moment).isoformat()}T00:00:00+07:00"
+
+
+def test_times_are_days_and_updates_are_changes_of_state_in_one_query(app, client, factory,
+                                                                      session):
+    """Open data gives no exact times, and the Front's internal work is not an update."""
+    now = utcnow()
+    submitted = (now - timedelta(days=10)).replace(hour=8, minute=37, second=12)
+    forwarded_at = (now - timedelta(days=9)).replace(hour=17, minute=30)  # 00:30 the next day
+    internal_at = now - timedelta(days=1)
+    front = Actor.staff(factory.moderator())
+
+    moved = factory.case_in(CaseStatus.FORWARDED, confidential=True, reporter_phone="0912345678")
+    waiting, _ = factory.report()
+    untouched, _ = factory.report()
+    session.flush()
+    for case in (moved, waiting, untouched):
+        case.created_at = submitted
+        for step in case.events:
+            step.created_at = submitted if step.action == "submit" else forwarded_at
+    # The Front's own work afterwards: none of it changes the state.
+    from portal import lifecycle
+
+    for case in (moved, waiting):
+        internal = [lifecycle.note(session, case, front, text="Gọi lại cho người phản ánh."),
+                    lifecycle.claim(session, case, front)]
+        if case is moved:
+            internal.append(lifecycle.view_identity(session, case, front))
+        internal.append(lifecycle.redact(session, case, front, redacted_text=case.description))
+        session.flush()
+        for step in internal:
+            step.created_at = internal_at
+        case.updated_at = internal_at
+    session.commit()
+    actions = session.scalars(select(CaseEvent.action).where(CaseEvent.case_id == moved.id))
+    assert set(actions) >= {"note", "claim", "view_identity", "redact"}
+
+    statements: list[str] = []
+
+    def remember(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    engine = app.extensions["db_engine"]
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        response = client.get(f"{API}/requests.json")
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
+    by_id = {r["service_request_id"]: r for r in requests_of(response, "json")}
+    assert len(by_id) == 3
+    for case in (moved, waiting, untouched):
+        assert by_id[case.reference]["requested_datetime"] == _day(submitted)
+    assert by_id[moved.reference]["updated_datetime"] == _day(forwarded_at) \
+        == f"{(forwarded_at + timedelta(days=1)).date().isoformat()}T00:00:00+07:00"
+    assert by_id[waiting.reference]["updated_datetime"] == _day(submitted)
+    assert by_id[untouched.reference]["updated_datetime"] == _day(submitted)
+    # One query for the whole page, not one a case.
+    assert len([s for s in statements if "case_events" in s]) == 1
+
+    for fmt in FORMATS:
+        (one,) = requests_of(client.get(f"{API}/requests/{moved.reference}.{fmt}"), fmt)
+        assert one["requested_datetime"] == _day(submitted)
+        assert one["updated_datetime"] == _day(forwarded_at)
+        text = client.get(f"{API}/requests.{fmt}").get_data(as_text=True)
+        assert ":37:12" not in text and "T15:37" not in text and "T00:30" not in text
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("status", [CaseStatus.RESOLVED, CaseStatus.CLOSED])
+def test_no_expected_datetime_once_the_answer_is_accepted(client, factory, session, fmt, status):
+    case = factory.case_in(status)
+    session.commit()
+    if status == CaseStatus.RESOLVED:
+        assert case.due_on is not None  # the reporter's rating window: not the agency's deadline
+    response = client.get(f"{API}/requests/{case.reference}.{fmt}")
+    (shown,) = requests_of(response, fmt)
+    assert shown["expected_datetime"] is None
+    if fmt == "xml":  # the spec's optional elements are there, empty
+        (request_element,) = parse(response, fmt)
+        for name in ("expected_datetime", "address_id", "zipcode", "lat", "long", "media_url"):
+            element = request_element.find(name)
+            assert element is not None and element.text is None, name
+
+
+# -- what a client sends that no server should choke on ---------------------------------------
+
+
+@pytest.mark.parametrize(("path", "shown"), [
+    ("requests/%00.xml", "service_request_id '' was not found."),
+    ("requests/a%01%08%0B%0C%1Fb%EF%BF%BE%EF%BF%BF.xml", "service_request_id 'ab' was not found."),
+    ("services/a%01b.xml", "service_code 'ab' was not found."),
+    ("tokens/%1B%5B31m.xml", "token '[31m' was not found."),
+    ("requests.xml?start_date=%07", "start_date: '' is not a W3C date"),
+])
+def test_control_characters_are_left_out_of_xml(client, path, shown):
+    response = client.get(f"{API}/{path}")
+    assert response.status_code in (400, 404)
+    (problem,) = error_list(response, "xml")  # well-formed: it parses
+    assert problem["description"].startswith(shown)
+
+
+def test_xml_keeps_every_character_xml_allows():
+    from portal.open311 import serialise
+
+    allowed = "tab\tnew\nreturn\r é Hà Nội \U0001F600 \ufffd \ud7ff \ue000"
+    body = serialise.to_xml("errors", [{"code": 400, "description":
+                                        "\x00\x01\x1f\ud800\udfff\ufffe\uffff" + allowed}])
+    (error,) = ET.fromstring(body)  # noqa: S314 - the portal's own output
+    # An XML parser reads a carriage return as a line feed.
+    assert error.find("description").text == allowed.replace("\r", "\n")
+    # JSON escapes what it must, and keeps the text as it is.
+    assert json.loads(serialise.to_json({"d": "a\x01b"})) == {"d": "a\x01b"}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(("query", "named"), [
+    ("start_date=0001-01-01", "start_date"),  # a Hanoi day: before year 1 in UTC
+    ("start_date=0001-01-01T00:00:00%2B07:00", "start_date"),
+    ("start_date=9999-12-31T23:00:00-07:00", "start_date"),  # after year 9999 in UTC
+    ("start_date=9999-12-31", "start_date"),  # the 90 days after it
+    ("end_date=0001-01-02T00:00:00Z", "end_date"),  # the 90 days before it
+    ("start_date=2026-01-01T00:00:00Z&end_date=9999-12-31T23:00:00-07:00", "end_date"),
+])
+def test_dates_out_of_range_are_a_bad_request_not_a_server_error(client, caplog, fmt, query,
+                                                                 named):
+    with caplog.at_level("INFO"):
+        response = client.get(f"{API}/requests.{fmt}?{query}")
+    assert response.status_code == 400
+    (problem,) = error_list(response, fmt)
+    assert problem["description"].startswith(f"{named}: ")
+    assert "out of range" in problem["description"]
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") or r.exc_info]
+
+
+def test_the_first_and_last_days_that_can_be_searched(client):
+    for query in ("start_date=0001-01-01T00:00:00Z", "end_date=9999-12-31"):
+        response = client.get(f"{API}/requests.json?{query}")
+        assert response.status_code == 200 and requests_of(response, "json") == []
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(("failure", "status", "level"), [
+    (RuntimeError("a bug"), 500, "ERROR"),
+    (KeyError("a bug"), 500, "ERROR"),
+    (OverflowError("date value out of range"), 400, "WARNING"),
+    (DataError("SELECT", {"code": "SO\x00XD"}, Exception("NUL")), 400, "WARNING"),
+])
+def test_the_catch_all_logs_bugs_loudly_and_bad_values_quietly(
+        client, caplog, monkeypatch, fmt, failure, status, level):
+    from portal.open311 import services
+
+    def fail(*_args, **_kwargs):
+        raise failure
+
+    monkeypatch.setattr(services, "service_list", fail)
+    with caplog.at_level("INFO"):
+        response = client.get(f"{API}/services.{fmt}")
+    assert response.status_code == status
+    (problem,) = error_list(response, fmt)
+    assert problem["description"].startswith("General service error")
+    (record,) = [r for r in caplog.records if r.name == "portal.open311.views"]
+    assert record.levelname == level
+    if status == 500:  # a bug: its stack trace, to be fixed
+        assert record.exc_info and record.exc_info[1] is failure
+    else:  # anyone can send it: one line, and nothing of the values
+        assert not record.exc_info and "SO" not in record.getMessage()
+        assert type(failure).__name__ in record.getMessage()
 
 
 # -- the reporter's identity and unpublished text ---------------------------------------------

@@ -6,13 +6,16 @@ and written in either format:
 - XML: the root element is named by the resource (`services`, `service_requests`,
   `errors`, ...); a list becomes one child element per item, named as in the specification
   (`service`, `request`, `error`, `attribute`, `value`, ...); `None` is an empty element;
-  booleans are `true`/`false`. ElementTree escapes every text.
+  booleans are `true`/`false`. ElementTree escapes every text; the characters XML 1.0
+  does not allow at all (control characters, lone surrogates, U+FFFE, U+FFFF), which a
+  client can put in a URL and see echoed, are left out first (`xml_text`).
 - JSON: the root element disappears; a list is a JSON array, a dict an object.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET  # noqa: S405 - only builds documents; nothing is parsed
 from typing import Any
 
@@ -34,6 +37,16 @@ ITEM_ELEMENTS = {
 }
 
 
+# Everything outside XML 1.0's Char production: #x9 | #xA | #xD | [#x20-#xD7FF] |
+# [#xE000-#xFFFD] | [#x10000-#x10FFFF]. ElementTree would write these as they are.
+_NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(text: str) -> str:
+    """The text without the characters an XML 1.0 document cannot hold, even escaped."""
+    return _NOT_XML.sub("", text)
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -51,7 +64,8 @@ def _fill(element: ET.Element, value: Any) -> None:
         for item in value:
             _fill(ET.SubElement(element, item_name), item)
     else:
-        element.text = _text(value)
+        text = _text(value)
+        element.text = None if text is None else xml_text(text)
 
 
 def to_xml(root: str, value: Any) -> bytes:

@@ -21,14 +21,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from flask_babel import force_locale
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 from werkzeug.datastructures import MultiDict
 
 from portal import lifecycle, receipts, reports
 from portal.citizen.forms import ReportForm
-from portal.deadlines import HANOI
-from portal.models import Agency, ApiKey, Case
+from portal.deadlines import HANOI, hanoi_date
+from portal.models import Agency, ApiKey, Case, CaseEvent
 from portal.seed import hanoi_communes
 from portal.vocab import (
     CONDUCT_EXAMPLES,
@@ -154,11 +154,16 @@ def parse_w3(value: str) -> date | datetime:
     raise ValueError(value)
 
 
-def w3(moment: datetime | None) -> str | None:
-    """A stored moment (naive UTC) as the specification writes it, in Hanoi time."""
+def w3_day(moment: datetime | None) -> str | None:
+    """A stored moment (naive UTC) to the day only: its Hanoi date at 00:00 +07:00.
+
+    What the API publishes is open data, and open data gives no exact time: the day a
+    report came in or changed state is enough to follow it, and cannot be matched to a
+    reporter's visit, call or message the way the minute could.
+    """
     if moment is None:
         return None
-    return moment.replace(tzinfo=UTC).astimezone(HANOI).replace(microsecond=0).isoformat()
+    return datetime.combine(hanoi_date(moment), time.min, HANOI).isoformat()
 
 
 def _deadline(day: date) -> str:
@@ -290,8 +295,9 @@ def validate_report(session: Session, params: MultiDict) -> ReportForm:
         problems.append("attribute[agency] was not provided: give the code of the agency "
                         "reported (see the service definition).")
     else:
+        # A code is printable: a control character (PostgreSQL refuses NUL) is not looked up.
         agency = session.scalar(select(Agency).where(
-            func.upper(Agency.code) == agency_code.upper()))
+            func.upper(Agency.code) == agency_code.upper())) if agency_code.isprintable() else None
         if agency is None or not agency.active:
             problems.append(f"attribute[agency]: '{echo(agency_code)}' is not the code of an "
                             "active agency (see the service definition).")
@@ -311,8 +317,12 @@ def validate_report(session: Session, params: MultiDict) -> ReportForm:
             problems.append(f"attribute[occurred_on]: '{echo(occurred)}' is not a W3C date or "
                             "date and time with its time zone, e.g. 2026-10-01T09:30:00+07:00.")
         else:
-            day = moment.astimezone(HANOI).date() if isinstance(moment, datetime) else moment
-            data["occurred_on"] = day.isoformat()
+            try:  # the Hanoi day of a moment at the edge of year 1 or 9999 is out of range
+                day = moment.astimezone(HANOI).date() if isinstance(moment, datetime) else moment
+            except (OverflowError, ValueError):
+                problems.append(f"attribute[occurred_on]: '{echo(occurred)}' is out of range.")
+            else:
+                data["occurred_on"] = day.isoformat()
     _flag(params, "confidential", "confidential", data, problems)
     _flag(params, "publish", "publish_consent", data, problems)
     for param, field in (("description", "description"), ("address_string", "address"),
@@ -416,9 +426,17 @@ def _bound(args: MultiDict, name: str, end: bool) -> datetime | None:
     except ValueError:
         raise Open311Error(400, f"{name}: '{echo(raw)}' is not a W3C date and time with its "
                                 "time zone, e.g. 2010-01-01T00:00:00Z.") from None
-    if not isinstance(moment, datetime):  # a whole Hanoi day
-        moment = datetime.combine(moment, time.max if end else time.min, HANOI)
-    return _utc(moment)
+    try:
+        if not isinstance(moment, datetime):  # a whole Hanoi day
+            moment = datetime.combine(moment, time.max if end else time.min, HANOI)
+        return _utc(moment)
+    except (OverflowError, ValueError):  # in UTC, before year 1 or after year 9999
+        raise _out_of_range(name, raw) from None
+
+
+def _out_of_range(name: str, raw: str) -> Open311Error:
+    return Open311Error(400, f"{name}: '{echo(raw)}' is out of range: give a date and time "
+                             "between the years 1 and 9999 with 90 days to spare.")
 
 
 def parse_query(args: MultiDict, now: datetime) -> RequestQuery:
@@ -446,9 +464,15 @@ def parse_query(args: MultiDict, now: datetime) -> RequestQuery:
     if start is None and end is None:
         end, start = now, now - MAX_SPAN
     elif start is None:
-        start = end - MAX_SPAN
+        try:
+            start = end - MAX_SPAN
+        except OverflowError:
+            raise _out_of_range("end_date", args.get("end_date", "")) from None
     elif end is None:
-        end = start + MAX_SPAN
+        try:
+            end = start + MAX_SPAN
+        except OverflowError:
+            raise _out_of_range("start_date", args.get("start_date", "")) from None
     if start > end:
         raise Open311Error(400, "start_date is after end_date.")
     if end - start > MAX_SPAN:
@@ -504,6 +528,7 @@ def request_views(session: Session, cases: list[Case]) -> list[dict[str, Any]]:
     place only as its commune, since the free-text address is not reviewed by the Front.
     """
     merged = _merged_into(session, cases)
+    changed = _status_changed_at(session, cases)
     communes = _commune_names()
     views = []
     with force_locale("vi"):
@@ -518,15 +543,51 @@ def request_views(session: Session, cases: list[Case]) -> list[dict[str, Any]]:
                 "description": case.description_redacted if published else None,
                 "agency_responsible": _responsible(case),
                 "service_notice": NOTICES.get(case.status),
-                "requested_datetime": w3(case.created_at),
-                "updated_datetime": w3(case.closed_at if case.status not in OPEN_STATUSES
-                                       and case.closed_at else case.updated_at),
-                "expected_datetime": (_deadline(case.due_on)
-                                      if case.due_on and case.paused_on is None else None),
+                "requested_datetime": w3_day(case.created_at),
+                "updated_datetime": w3_day(changed.get(case.id, case.created_at)),
+                "expected_datetime": _expected(case),
                 "address": (f"{communes[case.ward_code]}, Hà Nội"
                             if published and case.ward_code in communes else None),
+                # The specification's other fields, empty as in its examples: the portal keeps
+                # no location of the reporter and publishes no evidence.
+                "address_id": None,
+                "zipcode": None,
+                "lat": None,
+                "long": None,
+                "media_url": None,
             })
     return views
+
+
+def _status_changed_at(session: Session, cases: list[Case]) -> dict[int, datetime]:
+    """When each case last changed state (or was submitted), for a whole page in one query.
+
+    Not `Case.updated_at`: that moves with the Front's own work (viewing the identity, a
+    note, a claim, the review of the text), which is nobody else's business.
+    """
+    ids = [c.id for c in cases]
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(CaseEvent.case_id, func.max(CaseEvent.created_at))
+        .where(CaseEvent.case_id.in_(ids),
+               or_(CaseEvent.from_status.is_distinct_from(CaseEvent.to_status),
+                   CaseEvent.action == "submit"))
+        .group_by(CaseEvent.case_id))
+    return {case_id: moment for case_id, moment in rows if moment is not None}
+
+
+def _expected(case: Case) -> str | None:
+    """The deadline of the one who must act now; none once the Front accepted the answer.
+
+    A resolved case waits only for the reporter's rating, and that window is not a
+    deadline of the agency or the Front; a closed case waits for nothing.
+    """
+    if case.status not in OPEN_STATUSES or case.status == S.RESOLVED:
+        return None
+    if case.due_on is None or case.paused_on is not None:
+        return None
+    return _deadline(case.due_on)
 
 
 def _responsible(case: Case) -> str:

@@ -4,7 +4,7 @@ Every resource comes as `.xml` (text/xml) and `.json` (application/json), as in 
 specification (http://wiki.open311.org/GeoReport_v2). Thin: `portal.open311.services` holds
 the rules, `portal.open311.serialise` writes the formats. Errors are the specification's
 error list in the format asked for: 404 for what does not exist, 403 for a missing or bad
-api_key, 400 for the rest.
+api_key, 400 for the rest of what a client did wrong, 500 for the server's own failures.
 
 Clients authenticate with an API key, not a browser session, so the blueprint is exempt
 from CSRF (see `portal.create_app`).
@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, current_app, request
+from sqlalchemy.exc import DataError
 from werkzeug.exceptions import HTTPException
 
 from portal import outbox
@@ -50,11 +51,24 @@ def http_error(error: HTTPException):
     return serialise.errors(_format(), status, [(status, error.description or error.name)])
 
 
+# What only a client's values cause, should one slip past the checks of `services`: a date
+# or number out of range, a value the database refuses (PostgreSQL: NUL in a text).
+CLIENT_ERRORS = (OverflowError, DataError)
+
+
 @blueprint.errorhandler(Exception)
 def unexpected(error: Exception):
-    log.exception("Open311: unexpected error on %s %s", request.method, request.path)
     get_session().rollback()
-    return serialise.errors(_format(), 400, [(400, "General service error: the request could "
+    if isinstance(error, CLIENT_ERRORS):
+        # Anyone can send these: a line to notice them by, not a stack trace for every
+        # anonymous request, and nothing of the values (they may be a reporter's).
+        log.warning("Open311: %s on %s %r, refused as a bad request", type(error).__name__,
+                    request.method, request.path[:200])
+        return serialise.errors(_format(), 400, [(400, "General service error: a value of the "
+                                                       "request is out of range or not "
+                                                       "accepted; nothing was stored.")])
+    log.exception("Open311: unexpected error on %s %r", request.method, request.path[:200])
+    return serialise.errors(_format(), 500, [(500, "General service error: the request could "
                                                    "not be processed and nothing was stored. "
                                                    "Try again later.")])
 
