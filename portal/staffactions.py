@@ -12,6 +12,7 @@ from collections.abc import Callable
 from flask import abort, flash, redirect, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
 
 from portal import lifecycle, outbox
 from portal.auth.permissions import staff_actor
@@ -20,6 +21,7 @@ from portal.lifecycle import TransitionRefused
 from portal.models import Case
 from portal.vocab import EVENT_LABELS
 
+SAME_MOMENT = _l("Someone changed the same data at the same moment. Check the page and try again.")
 CONFLICT = _l("Someone else changed this case while you were looking at it. Nothing was saved; "
               "look at it again and decide.")
 
@@ -61,3 +63,33 @@ def perform(case_id: int, action: str, forms: dict, get_case: Callable[[int], Ca
     outbox.deliver_after_response(db)
     flash(_("Done: %(what)s.", what=str(EVENT_LABELS.get(action, action))))
     return redirect(url_for(endpoint, case_id=case_id), 303)
+
+
+def store_form(form, action: Callable[[], object]) -> bool:
+    """Run `action` and commit all of it, or store nothing and put the reason on the form.
+
+    `action` raises `portal.admin.services.Refused` (with the field it concerns) for what the
+    rules refuse; a concurrent change shows as a message at the top of the form.
+    """
+    from portal.admin.services import Refused
+
+    db = get_session()
+    try:
+        action()
+    except Refused as refusal:
+        db.rollback()
+        field = form._fields.get(refusal.field) if refusal.field else None
+        if field is not None:
+            field.errors = [*field.errors, refusal.message]
+        else:
+            form.form_errors.append(refusal.message)
+        return False
+    except IntegrityError:
+        db.rollback()
+        form.form_errors.append(str(SAME_MOMENT))
+        return False
+    if not commit_or_conflict(db):
+        form.form_errors.append(str(SAME_MOMENT))
+        return False
+    outbox.deliver_after_response(db)
+    return True

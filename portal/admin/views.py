@@ -6,13 +6,10 @@ holidays and the Front's canned replies.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_timedelta
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from portal import outbox
 from portal.admin import services
@@ -29,14 +26,15 @@ from portal.admin.forms import (
     UserFilterForm,
     UserForm,
 )
-from portal.admin.services import CANNED_PURPOSE_LABELS, Refused
+from portal.admin.services import CANNED_PURPOSE_LABELS
 from portal.auth.permissions import require_roles, staff
 from portal.citizen.forms import to_int_or_none
-from portal.db import commit_or_conflict, get_session, utcnow
+from portal.db import get_session, utcnow
 from portal.i18n import select_locale
 from portal.models import Agency, CannedReply, DeadlineRule, Holiday, OutboxMessage, User
 from portal.search import fold
 from portal.seed import hanoi_communes
+from portal.staffactions import store_form
 from portal.vocab import (
     AGENCY_KIND_LABELS,
     DEADLINE_STAGE_LABELS,
@@ -69,31 +67,6 @@ def _get(model, object_id: int):
 
 def _after() -> int | None:
     return to_int_or_none(request.args.get("after"))
-
-
-def _store(form, action: Callable[[], object]) -> bool:
-    """Run `action` and commit all of it, or store nothing and put the reason on the form."""
-    db = get_session()
-    try:
-        action()
-    except Refused as refusal:
-        db.rollback()
-        field = form._fields.get(refusal.field) if refusal.field else None
-        if field is not None:
-            field.errors = [*field.errors, refusal.message]
-        else:
-            form.form_errors.append(refusal.message)
-        return False
-    except IntegrityError:
-        db.rollback()
-        form.form_errors.append(_("Someone changed the same data at the same moment. "
-                                  "Check the page and try again."))
-        return False
-    if not commit_or_conflict(db):
-        form.form_errors.append(_("Someone changed the same data at the same moment. "
-                                  "Check the page and try again."))
-        return False
-    return True
 
 
 @blueprint.get("/")
@@ -159,7 +132,7 @@ def agency_new():
                 get_session(), code=form.code.data, name=form.name.data, name_en=form.name_en.data,
                 kind=form.kind.data, parent_id=form.parent_id.data, ward_code=form.ward_code.data))
 
-        if _store(form, add):
+        if store_form(form, add):
             flash(_("The agency %(name)s was added.", name=created[0].name))
             return redirect(url_for("admin.agency", agency_id=created[0].id), 303)
     status = 400 if form.errors or form.form_errors else 200
@@ -198,7 +171,7 @@ def agency(agency_id: int):
 def agency_rename(agency_id: int):
     agency = _get(Agency, agency_id)
     form = AgencyNamesForm()
-    if form.validate_on_submit() and _store(form, lambda: services.rename_agency(
+    if form.validate_on_submit() and store_form(form, lambda: services.rename_agency(
             get_session(), agency, name=form.name.data, name_en=form.name_en.data)):
         flash(_("The agency was renamed."))
         return redirect(url_for("admin.agency", agency_id=agency.id), 303)
@@ -211,7 +184,7 @@ def agency_move(agency_id: int):
     agency = _get(Agency, agency_id)
     form = MoveForm()
     form.parent_id.choices = _parent_choices(exclude=agency)
-    if form.validate_on_submit() and _store(form, lambda: services.move_agency(
+    if form.validate_on_submit() and store_form(form, lambda: services.move_agency(
             get_session(), agency, form.parent_id.data)):
         flash(_("The agency was moved in the tree."))
         return redirect(url_for("admin.agency", agency_id=agency.id), 303)
@@ -221,7 +194,7 @@ def agency_move(agency_id: int):
 def _agency_activation(agency_id: int, active: bool):
     agency = _get(Agency, agency_id)
     form = ActionForm()
-    if form.validate_on_submit() and _store(form, lambda: services.set_agency_active(
+    if form.validate_on_submit() and store_form(form, lambda: services.set_agency_active(
             get_session(), agency, active)):
         flash(_("The agency was reactivated.") if active else
               _("The agency was deactivated: it no longer appears on the report form and "
@@ -278,7 +251,7 @@ def user_new():
                 get_session(), email=form.email.data, name=form.name.data, role=form.role.data,
                 org_code=form.org_code.data, password=form.password.data))
 
-        if _store(form, add):
+        if store_form(form, add):
             flash(_("The account %(email)s was created. Give the person the temporary password "
                     "by a safe channel; they should change it when they first sign in.",
                     email=created[0].email))
@@ -310,7 +283,7 @@ def user(user_id: int):
 def user_role(user_id: int):
     user = _get(User, user_id)
     form = MembershipForm()
-    if form.validate_on_submit() and _store(form, lambda: services.change_membership(
+    if form.validate_on_submit() and store_form(form, lambda: services.change_membership(
             get_session(), user, staff(), role=form.role.data, org_code=form.org_code.data)):
         flash(_("The role of %(email)s was changed.", email=user.email))
         return redirect(url_for("admin.user", user_id=user.id), 303)
@@ -322,7 +295,7 @@ def user_role(user_id: int):
 def user_deactivate(user_id: int):
     user = _get(User, user_id)
     form = ActionForm()
-    if form.validate_on_submit() and _store(form, lambda: services.deactivate_user(
+    if form.validate_on_submit() and store_form(form, lambda: services.deactivate_user(
             get_session(), user, staff())):
         flash(_("The account %(email)s was deactivated and its sessions ended.", email=user.email))
         return redirect(url_for("admin.user", user_id=user.id), 303)
@@ -334,7 +307,7 @@ def user_deactivate(user_id: int):
 def user_reactivate(user_id: int):
     user = _get(User, user_id)
     form = ActionForm()
-    if form.validate_on_submit() and _store(form, lambda: services.reactivate_user(
+    if form.validate_on_submit() and store_form(form, lambda: services.reactivate_user(
             get_session(), user)):
         flash(_("The account %(email)s was reactivated.", email=user.email))
         return redirect(url_for("admin.user", user_id=user.id), 303)
@@ -352,7 +325,7 @@ def rules():
 
 
 def _save_rule(form: RuleForm, rule: DeadlineRule | None) -> bool:
-    return _store(form, lambda: services.save_rule(
+    return store_form(form, lambda: services.save_rule(
         get_session(), rule, stage=form.stage.data, conduct=form.conduct.data or None,
         sector=form.sector.data or None, working_days=form.working_days.data))
 
@@ -385,7 +358,7 @@ def rule_edit(rule_id: int):
 def rule_delete(rule_id: int):
     rule = _get(DeadlineRule, rule_id)
     form = ActionForm()
-    if form.validate_on_submit() and _store(form, lambda: services.delete_rule(get_session(), rule)):
+    if form.validate_on_submit() and store_form(form, lambda: services.delete_rule(get_session(), rule)):
         flash(_("The deadline rule was deleted; the next most specific rule or the default applies."))
         return redirect(url_for("admin.rules"), 303)
     abort(400)
@@ -411,7 +384,7 @@ def holidays():
 @require_roles(*SETTINGS, city_front=True)
 def holiday_add():
     form = HolidayForm()
-    if form.validate_on_submit() and _store(form, lambda: services.add_holiday(
+    if form.validate_on_submit() and store_form(form, lambda: services.add_holiday(
             get_session(), day=form.day.data, name=form.name.data)):
         flash(_("The day off was added: deadlines that reach it now skip it."))
         national = services.national_holiday(form.day.data, select_locale())
@@ -427,7 +400,7 @@ def holiday_add():
 def holiday_delete(holiday_id: int):
     holiday = _get(Holiday, holiday_id)
     form = ActionForm()
-    if form.validate_on_submit() and _store(form, lambda: services.delete_holiday(
+    if form.validate_on_submit() and store_form(form, lambda: services.delete_holiday(
             get_session(), holiday)):
         flash(_("The day off was removed."))
         return redirect(url_for("admin.holidays"), 303)
@@ -445,7 +418,7 @@ def replies():
 
 
 def _save_reply(form: CannedReplyForm, reply: CannedReply | None) -> bool:
-    return _store(form, lambda: services.save_canned_reply(
+    return store_form(form, lambda: services.save_canned_reply(
         get_session(), reply, purpose=form.purpose.data, title=form.title.data,
         body=form.body.data))
 
@@ -476,7 +449,7 @@ def reply_edit(reply_id: int):
 def _reply_activation(reply_id: int, active: bool):
     reply = _get(CannedReply, reply_id)
     form = ActionForm()
-    if form.validate_on_submit() and _store(form, lambda: services.set_canned_reply_active(
+    if form.validate_on_submit() and store_form(form, lambda: services.set_canned_reply_active(
             get_session(), reply, active)):
         flash(_("The canned reply was reactivated.") if active else
               _("The canned reply was deactivated: moderators no longer see it."))

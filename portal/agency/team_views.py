@@ -12,20 +12,18 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from sqlalchemy.exc import IntegrityError
 from wtforms import EmailField, StringField
 from wtforms.validators import DataRequired, NumberRange, Optional, Regexp
 
-from portal import outbox
 from portal.accounts import EMAIL_PATTERN
 from portal.admin.forms import LocalIntegerField
-from portal.admin.services import Refused
 from portal.agency import figures, team
 from portal.agency.views import blueprint
 from portal.auth.permissions import require_roles, staff
 from portal.citizen.forms import TEXT, at_most, plain_text, to_int_or_none
-from portal.db import commit_or_conflict, get_session
+from portal.db import get_session
 from portal.models import User
+from portal.staffactions import store_form
 from portal.vocab import ROLE_LABELS, Role
 
 head_only = require_roles(Role.AGENCY_HEAD)
@@ -50,32 +48,6 @@ class PeriodForm(FlaskForm):
     months = LocalIntegerField(_l("Months"), validators=[
         Optional(), NumberRange(min=1, max=figures.MAX_MONTHS,
                                 message=_l("Between %(min)s and %(max)s months."))])
-
-
-def _store(form: FlaskForm, action: Callable[[], object]) -> bool:
-    """Run `action` and commit all of it, or store nothing and put the reason on the form."""
-    db = get_session()
-    try:
-        action()
-    except Refused as refusal:
-        db.rollback()
-        field = form._fields.get(refusal.field) if refusal.field else None
-        if field is not None:
-            field.errors = [*field.errors, refusal.message]
-        else:
-            form.form_errors.append(refusal.message)
-        return False
-    except IntegrityError:
-        db.rollback()
-        form.form_errors.append(_("Someone changed the same data at the same moment. "
-                                  "Check the page and try again."))
-        return False
-    if not commit_or_conflict(db):
-        form.form_errors.append(_("Someone changed the same data at the same moment. "
-                                  "Check the page and try again."))
-        return False
-    outbox.deliver_after_response(db)
-    return True
 
 
 def _team_page(invite: InviteForm | None = None, action: StaffActionForm | None = None,
@@ -107,7 +79,7 @@ def team_invite():
     form = InviteForm()
     if form.validate_on_submit():
         invited: list[User] = []
-        if _store(form, lambda: invited.append(team.invite_officer(
+        if store_form(form, lambda: invited.append(team.invite_officer(
                 get_session(), staff(), email=form.email.data, name=form.name.data))):
             flash(_("%(email)s was invited. The email holds a link to choose a password; it "
                     "works once, within 72 hours.", email=invited[0].email))
@@ -118,7 +90,7 @@ def team_invite():
 def _account_action(user_id: int, change: Callable[[User], object], done: Callable[[str], str]):
     user = _member(user_id)
     form = StaffActionForm()
-    if form.validate_on_submit() and _store(form, lambda: change(user)):
+    if form.validate_on_submit() and store_form(form, lambda: change(user)):
         flash(done(user.email))
         return redirect(url_for("agency.team_page"), 303)
     return _team_page(action=form, status=400)
