@@ -1,5 +1,7 @@
 """Every table of the portal, importable from one place (Alembic reads `Base.metadata`)."""
 
+from portal.models.abuse import BannedContact, RateLimitHit
+
 from portal.models.case import (
     Answer,
     Assignment,
@@ -14,7 +16,7 @@ from portal.models.outbox import OutboxMessage
 from portal.models.rules import DeadlineRule, Holiday
 from portal.models.staff import CannedReply, SignInFailure
 from portal.models.stats import AgencyMonthStats, AgencySnapshot, ApiKey
-from portal.models.user import User
+from portal.models.user import RecoveryCode, User
 
 __all__ = [
     "Agency",
@@ -24,6 +26,7 @@ __all__ = [
     "ApiKey",
     "Assignment",
     "Attachment",
+    "BannedContact",
     "CannedReply",
     "Case",
     "CaseEvent",
@@ -31,7 +34,9 @@ __all__ = [
     "FrontCommittee",
     "Holiday",
     "OutboxMessage",
+    "RateLimitHit",
     "Rating",
+    "RecoveryCode",
     "SignInFailure",
     "TransferRequest",
     "User",

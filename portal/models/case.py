@@ -197,6 +197,11 @@ class Attachment(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     uploaded_by: Mapped[str] = mapped_column(String(16))  # reporter, agency, front
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # quarantined until the scan job (portal.quarantine) has checked it: then clean, or
+    # refused with a reason; only clean files are ever served.
+    status: Mapped[str] = mapped_column(String(16), default="quarantined", index=True)
+    refusal: Mapped[str | None] = mapped_column(String(32))
+    checked_at: Mapped[datetime | None]
 
 
 class Answer(Base):

@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base, utcnow
@@ -49,6 +49,12 @@ class User(UserMixin, Base):
     # Who deactivated the account: a head may undo only what a head of the agency did.
     deactivated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     last_sign_in_at: Mapped[datetime | None]
+    # The second factor (portal.auth.totp): the secret sealed with a key derived from
+    # SECRET_KEY, never stored in the clear; the last time step accepted, so a code is
+    # usable once; set up when confirmed_at is set.
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
+    totp_last_step: Mapped[int | None]
+    totp_confirmed_at: Mapped[datetime | None]
 
     agency: Mapped[Agency | None] = relationship()
     front_committee: Mapped[FrontCommittee | None] = relationship()
@@ -70,3 +76,17 @@ class User(UserMixin, Base):
     def at_work(cls):
         """SQL: active accounts whose owner has signed up, the ones that may receive cases."""
         return cls.active.is_(True) & ~cls.password_hash.startswith(INVITED_PREFIX)
+
+
+class RecoveryCode(Base):
+    """A one-time code that stands in for the second factor when the phone is lost."""
+
+    __tablename__ = "recovery_codes"
+    __table_args__ = (UniqueConstraint("user_id", "code_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # A keyed hash (HMAC with SECRET_KEY) of the normalised code.
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    used_at: Mapped[datetime | None]
