@@ -1,7 +1,9 @@
 # The Hanoi accountability portal.
 #   make run    the portal on http://127.0.0.1:5000 with SQLite and demo data
 #   make test   ruff, then the tests on SQLite, then on PostgreSQL (PG_URL)
-#   make lint   ruff only
+#   make lint   ruff only (style, and the security rules S)
+#   make audit  pip-audit over the pinned dependencies (requirements.lock)
+#   make lock   pin the virtualenv's packages into requirements.lock
 #   make clean  remove the virtualenv, the local database and caches
 
 PY ?= python3
@@ -18,7 +20,7 @@ STAMP   := $(VENV)/.installed
 TRANSLATIONS := portal/translations
 DEV     := PORTAL_ENV=development
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint audit lock clean
 
 install: $(STAMP)
 	@if find $(TRANSLATIONS) -name '*.po' 2>/dev/null | grep -q .; then \
@@ -28,9 +30,9 @@ install: $(STAMP)
 $(PYTHON):
 	$(PY) -m venv $(VENV)
 
-# Reinstall only when the dependencies may have changed.
-$(STAMP): pyproject.toml | $(PYTHON)
-	$(PIP) install -q -e '.[dev]'
+# Reinstall only when the dependencies may have changed; every package at its pinned version.
+$(STAMP): pyproject.toml requirements.lock | $(PYTHON)
+	$(PIP) install -q -c requirements.lock -e '.[dev]'
 	touch $@
 
 run: install
@@ -69,6 +71,15 @@ test: install
 
 lint: $(STAMP)
 	$(RUFF) check .
+
+audit: $(STAMP)
+	$(PYTHON) .ci/audit.py requirements.lock
+
+# After a change to the dependencies in pyproject.toml: install, then pin what was installed.
+lock: | $(PYTHON)
+	$(PIP) install -q -e '.[dev]'
+	$(PIP) freeze --exclude-editable | grep -v '^-e ' > requirements.lock
+	touch $(STAMP)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache *.egg-info
