@@ -97,6 +97,28 @@ def user_create(email: str, role: str, org_code: str | None, name: str) -> None:
         raise click.ClickException(str(error)) from None
 
 
+@user_cli.command("reset-two-factor")
+@click.argument("email")
+def user_reset_two_factor(email: str) -> None:
+    """Remove a staff member's second factor and recovery codes, and end their sessions.
+
+    For someone who lost both the phone and the recovery codes: at the next sign-in a
+    supervisor or administrator is sent to set it up again; others sign in without it.
+    """
+    from sqlalchemy import func, select
+
+    from portal.auth.service import reset_second_factor
+    from portal.models import User
+
+    with session_scope() as session:
+        user = session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
+        if user is None:
+            raise click.ClickException(f"no account with the email {email}")
+        reset_second_factor(session, user)
+        click.echo(f"second factor reset for {user.role} {user.email} (id {user.id}); "
+                   "their sessions have ended")
+
+
 @audit_cli.command("verify")
 def audit_verify() -> None:
     """Check every case's event chain; exits 1 if any chain is broken."""

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from portal import lifecycle
 from portal.accounts import create_user
+from portal.auth import totp
 from portal.deadlines import WorkingCalendar, today
 from portal.lifecycle import Actor, NewReport
 from portal.models import Agency, Case, User
@@ -37,6 +38,10 @@ from portal.vocab import (
 )
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 - published on purpose; development only
+# The second step of the demo supervisor and administrator, who cannot sign in without one:
+# published too, so a developer adds it to an authenticator app once (or asks
+# `python -m portal.auth.totp` for the current code).
+DEMO_TOTP_SECRET = "HANOIPORTALDEMOTOTPSECRETKEY2345"  # noqa: S105
 DEMO_DOMAIN = "demo.phananh.local"
 DEMO_KEY_PREFIX = "demo-"
 
@@ -419,6 +424,9 @@ def _ensure_accounts(session: Session) -> tuple[dict[str, User], list[str]]:
                                account.org, account.name)
             session.flush()
             state = "created"
+            if totp.is_required(user):
+                totp.enable(user, totp.from_base32(DEMO_TOTP_SECRET))
+                state = "created, second step with the demo key"
         else:
             org = (user.front_committee.code if user.front_committee
                    else user.agency.code if user.agency else None)
@@ -430,6 +438,10 @@ def _ensure_accounts(session: Session) -> tuple[dict[str, User], list[str]]:
             state = "already exists, skipped (password unchanged)"
         users[account.key] = user
         lines.append(f"  {account.email:<40} {account.role:<15} {account.org or '-':<11} {state}")
+    lines.append(f"second sign-in step of the demo supervisor and administrator: the key "
+                 f"{totp.grouped(DEMO_TOTP_SECRET)} in an authenticator app (time-based, 6 digits),")
+    lines.append(f"  or the current code from: .venv/bin/python -m portal.auth.totp {DEMO_TOTP_SECRET}")
+    lines.append("  (an account that existed before without a second step is asked to set one up)")
     return users, lines
 
 

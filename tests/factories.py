@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import lifecycle
 from portal.accounts import create_user
+from portal.auth import totp
 from portal.lifecycle import Actor, NewReport
 from portal.models import Agency, Case, User
 from portal.vocab import CaseStatus, Outcome, RejectReason
 
 S = CaseStatus
 PASSWORD = "correct horse battery staple"
+# The second factor the factory gives supervisors and administrators: RFC 6238's own test key.
+TOTP_SECRET = b"12345678901234567890"
 CITY_DEPARTMENT = "SO-XD"
 OTHER_DEPARTMENT = "SO-YT"
 COMMUNE_AGENCY = "UBND-00070"  # Phường Hoàn Kiếm
@@ -44,13 +48,21 @@ class Factory:
     def agency(self, code: str) -> Agency:
         return self.session.scalars(select(Agency).where(Agency.code == code)).one()
 
-    def user(self, role: str, org: str | None = None, email: str | None = None) -> User:
+    def user(self, role: str, org: str | None = None, email: str | None = None,
+             two_factor: bool | None = None) -> User:
+        """A staff member; supervisors and administrators come with their second factor set up
+        (TOTP_SECRET), as the portal requires, unless `two_factor` says otherwise."""
         key = (role, org)
-        if email is None and key in self._users:
+        if email is None and two_factor is None and key in self._users:
             return self._users[key]
         email = email or f"{role}.{(org or 'portal').lower()}@example.org"
         user = create_user(self.session, email, role, PASSWORD, org, name=f"{role} {org}")
         self.session.flush()
+        if two_factor is None:
+            two_factor = role in totp.REQUIRED_ROLES
+        if two_factor:
+            totp.enable(user, TOTP_SECRET, secret_key=app_secret_key())
+            self.session.flush()
         if key not in self._users:
             self._users[key] = user
         return user
@@ -121,3 +133,10 @@ class Factory:
             self.step(case, action, agency)
         assert case.status == status
         return case
+
+
+def app_secret_key() -> str:
+    """The SECRET_KEY of the test app: the factory seals secrets outside any app context."""
+    from tests.conftest import _environ
+
+    return _environ("", Path())["SECRET_KEY"]

@@ -1,10 +1,10 @@
-"""Sign-in and password forms."""
+"""Sign-in, second-factor and password forms."""
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, ValidationError
+from wtforms import EmailField, PasswordField, StringField, SubmitField, ValidationError
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from portal.accounts import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
@@ -45,3 +45,35 @@ class ActivationForm(FlaskForm):
     confirm = PasswordField(_l("Your password again"), validators=[
         DataRequired(_l("Type the password again.")),
         EqualTo("new", message=_l("The two passwords differ."))])
+
+
+class CodeForm(FlaskForm):
+    """A code from the authenticator app, or one of the recovery codes."""
+
+    code = StringField(_l("Code"), filters=[clean_text], validators=[
+        DataRequired(_l("Enter the code.")), Length(max=64, message=_l("This code is wrong."))])
+
+
+class AppCodeForm(FlaskForm):
+    """The first code from the app, which confirms it was set up with the right key."""
+
+    code = StringField(_l("The 6-digit code from the app"), filters=[clean_text], validators=[
+        DataRequired(_l("Enter the code.")), Length(max=64, message=_l("This code is wrong."))])
+
+
+class ManageForm(FlaskForm):
+    """A current code, then one of the changes it allows."""
+
+    code = StringField(_l("A current code from the app, or a recovery code"), filters=[clean_text],
+                       validators=[DataRequired(_l("Enter the code.")),
+                                   Length(max=64, message=_l("This code is wrong."))])
+    new_codes = SubmitField(_l("Make new recovery codes"))
+    replace = SubmitField(_l("Move to a new phone or app"))
+    turn_off = SubmitField(_l("Turn the second step off"))
+
+    @property
+    def action(self) -> str | None:
+        for name in ("new_codes", "replace", "turn_off"):
+            if self[name].data:
+                return name
+        return None

@@ -1,8 +1,9 @@
-"""Signing in and out, changing one's password, and choosing one from an invitation."""
+"""Signing in and out, the second step, changing one's password, choosing one from an invitation."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import hmac
+from datetime import datetime, timedelta
 
 from flask import (
     Blueprint,
@@ -14,18 +15,27 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user, logout_user
+from markupsafe import Markup
 
 from portal.accounts import check_password
-from portal.auth.forms import ActivationForm, PasswordForm, SignInForm
+from portal.auth import service, totp
+from portal.auth.forms import ActivationForm, AppCodeForm, CodeForm, ManageForm, PasswordForm, SignInForm
 from portal.auth.service import IDLE_TIMEOUT, authenticate, change_password
 from portal.db import get_session, utcnow
 from portal.i18n import safe_next
+from portal.models import User
 from portal.vocab import AGENCY_ROLES, FRONT_ROLES, Role
 
 blueprint = Blueprint("auth", __name__)
 
 LAST_SEEN = "staff_seen"
+# A sign-in whose password was right and which waits for the code: who, and until when.
+PENDING = "staff_pending"
+PENDING_FOR = timedelta(minutes=5)
+# What a supervisor or administrator without a second factor may open: setting it up.
+OPEN_BEFORE_SET_UP = frozenset({"auth.two_factor", "auth.sign_out", "static", "switch_language"})
 
 
 def home_for(user) -> str:
@@ -44,9 +54,18 @@ def sign_in():
     status = 200
     if form.validate_on_submit():
         result = authenticate(get_session(), form.email.data, form.password.data)
+        target = request.args.get("next")
+        if result.needs_code:
+            _fresh_session()
+            session[PENDING] = {"user": result.user.id, "mark": service.pending_mark(result.user),
+                                "until": (utcnow() + PENDING_FOR).isoformat()}
+            return redirect(url_for("auth.sign_in_code", next=target), 303)
         if result.user is not None:
             _start_session(result.user)
-            target = request.args.get("next")
+            if totp.must_enrol(result.user):
+                flash(_("Your role needs a second step at sign-in. Set it up now: "
+                        "the portal opens nothing else before."))
+                return redirect(url_for("auth.two_factor"), 303)
             return redirect(safe_next(target) if target else home_for(result.user), 303)
         status = 429 if result.throttled else 400
         form.password.errors.append(
@@ -59,11 +78,64 @@ def sign_in():
     return render_template("auth/login.html", form=form), status
 
 
-def _start_session(user) -> None:
+@blueprint.route("/login/code", methods=["GET", "POST"])
+def sign_in_code():
+    """The second step: a code from the app, or a recovery code, within five minutes."""
+    db = get_session()
+    target = request.args.get("next")
+    user = _pending_user(db)
+    if user is None:
+        if session.pop(PENDING, None) is not None:
+            flash(_("Your sign-in waited too long for the code. Please sign in again."))
+        return redirect(url_for("auth.sign_in", next=target), 303)
+    form = CodeForm()
+    status = 200
+    if form.validate_on_submit():
+        result = service.complete_sign_in(db, user, form.code.data)
+        if result.ok:
+            _start_session(user)
+            if result.recovery:
+                flash(ngettext("You signed in with a recovery code, which no longer works now. "
+                               "%(num)d recovery code is left.",
+                               "You signed in with a recovery code, which no longer works now. "
+                               "%(num)d recovery codes are left.",
+                               totp.recovery_codes_left(db, user)))
+            return redirect(safe_next(target) if target else home_for(user), 303)
+        status = 429 if result.throttled else 400
+        form.code.errors.append(
+            _("Too many failed attempts from here. Wait 15 minutes and try again.")
+            if result.throttled else _("This code is wrong, or it was already used."))
+    elif form.errors:
+        status = 400
+    return render_template("auth/code.html", form=form), status
+
+
+def _pending_user(db) -> User | None:
+    pending = session.get(PENDING)
+    if not isinstance(pending, dict):
+        return None
+    try:
+        user_id, until = int(pending["user"]), datetime.fromisoformat(pending["until"])
+        mark = str(pending["mark"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if utcnow() > until:
+        return None
+    user = db.get(User, user_id)
+    if user is None or not user.active or not totp.is_enabled(user):
+        return None
+    return user if hmac.compare_digest(service.pending_mark(user), mark) else None
+
+
+def _fresh_session() -> None:
     lang = session.get("lang")
     session.clear()  # a new session at sign-in: nothing from before survives
     if lang:
         session["lang"] = lang
+
+
+def _start_session(user) -> None:
+    _fresh_session()
     login_user(user)
     session.permanent = True
     session[LAST_SEEN] = utcnow().isoformat()
@@ -89,6 +161,76 @@ def password():
         form.current.errors.append(_("This is not your current password."))
     status = 400 if form.errors else 200
     return render_template("auth/password.html", form=form), status
+
+
+@blueprint.route("/account/two-factor", methods=["GET", "POST"])
+@login_required
+def two_factor():
+    """Setting up the second step; once it is on, its state and the changes it allows."""
+    db = get_session()
+    user = current_user._get_current_object()
+    if totp.is_enabled(user):
+        return _two_factor_state(db, user, ManageForm())
+    key = totp.pending_secret(user)
+    db.commit()
+    form = AppCodeForm()
+    if form.validate_on_submit():
+        codes = service.confirm_second_factor(db, user, form.code.data)
+        if codes is not None:
+            session[LAST_SEEN] = utcnow().isoformat()
+            return render_template("auth/recovery_codes.html", codes=codes, first=True,
+                                   home=home_for(user))
+        form.code.errors.append(_("This code is wrong. Check that the phone's clock is right and "
+                                  "type the newest code."))
+    status = 400 if form.errors else 200
+    uri = totp.provisioning_uri(key, user.email)
+    return render_template("auth/two_factor_setup.html", form=form,
+                           secret=totp.grouped(totp.to_base32(key)),
+                           qr=Markup(totp.qr_svg(uri)),  # noqa: S704 - segno's SVG, made here
+                           required=totp.is_required(user)), status
+
+
+def _two_factor_state(db, user, form: ManageForm, status: int = 200):
+    return render_template("auth/two_factor.html", form=form, user=user,
+                           left=totp.recovery_codes_left(db, user),
+                           required=totp.is_required(user)), status
+
+
+@blueprint.post("/account/two-factor/manage")
+@login_required
+def two_factor_manage():
+    """New recovery codes, a new phone, or no second step: each needs a current code."""
+    db = get_session()
+    user = current_user._get_current_object()
+    if not totp.is_enabled(user):
+        return redirect(url_for("auth.two_factor"), 303)
+    form = ManageForm()
+    if not form.validate_on_submit():
+        return _two_factor_state(db, user, form, 400)
+    action = form.action
+    if action is None or (action == "turn_off" and totp.is_required(user)):
+        form.code.errors.append(_("Supervisors and administrators cannot turn the second step off.")
+                                if action else _("Choose what to change."))
+        return _two_factor_state(db, user, form, 400)
+    result = service.check_code(db, user, form.code.data, during="second-factor change")
+    if not result.ok:
+        form.code.errors.append(
+            _("Too many failed attempts from here. Wait 15 minutes and try again.")
+            if result.throttled else _("This code is wrong, or it was already used."))
+        return _two_factor_state(db, user, form, 429 if result.throttled else 400)
+    session[LAST_SEEN] = utcnow().isoformat()
+    if action == "new_codes":
+        codes = service.regenerate_recovery_codes(db, user)
+        return render_template("auth/recovery_codes.html", codes=codes, first=False,
+                               home=home_for(user))
+    if action == "replace":
+        service.restart_second_factor(db, user)
+        flash(_("Set up the new phone or app now. Every other session of yours has ended."))
+        return redirect(url_for("auth.two_factor"), 303)
+    service.turn_off_second_factor(db, user)
+    flash(_("The second step is off, and your recovery codes no longer work. "
+            "Every other session of yours has ended."))
+    return redirect(url_for("auth.two_factor"), 303)
 
 
 @blueprint.route("/account/activate/<token>", methods=["GET", "POST"])
@@ -126,4 +268,13 @@ def end_idle_staff_sessions():
         flash(_("Your session ended after 30 minutes without activity. Please sign in again."))
         return redirect(url_for("auth.sign_in", next=request.full_path))
     session[LAST_SEEN] = now.isoformat()
+    return None
+
+
+@blueprint.before_app_request
+def require_second_factor():
+    """A supervisor or administrator without a second factor may only set it up, or sign out."""
+    if (current_user.is_authenticated and totp.must_enrol(current_user)
+            and request.endpoint not in OPEN_BEFORE_SET_UP):
+        return redirect(url_for("auth.two_factor"))
     return None
