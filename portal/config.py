@@ -17,6 +17,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 ENVIRONMENTS = ("development", "production", "test")
+# The rate limits of the anonymous side and their defaults (see portal.abuse).
+RATE_LIMITS = {
+    "REPORT_LIMIT_PER_SESSION": 5,
+    "REPORT_LIMIT_PER_CLIENT": 20,
+    "TRACK_LIMIT_PER_SESSION": 30,
+    "TRACK_LIMIT_PER_CLIENT": 100,
+}
 
 
 class ConfigError(Exception):
@@ -38,6 +45,12 @@ class Settings:
     # How long a relay's or worker's claim on an outbox row lasts, and the first retry's wait.
     outbox_lease_seconds: int = 600
     outbox_retry_seconds: int = 30
+    # The anonymous side's rate limits (portal.abuse): reports an hour, failed tracking-code
+    # lookups in 10 minutes, per browser session and per client address.
+    report_limit_per_session: int = RATE_LIMITS["REPORT_LIMIT_PER_SESSION"]
+    report_limit_per_client: int = RATE_LIMITS["REPORT_LIMIT_PER_CLIENT"]
+    track_limit_per_session: int = RATE_LIMITS["TRACK_LIMIT_PER_SESSION"]
+    track_limit_per_client: int = RATE_LIMITS["TRACK_LIMIT_PER_CLIENT"]
 
     @property
     def development(self) -> bool:
@@ -134,9 +147,17 @@ def load_settings(instance_path: Path, environ: dict[str, str] | None = None) ->
                               f"(got {value!r})")
         timings[name.lower()] = int(value)
 
+    limits = {}
+    for name, default in RATE_LIMITS.items():
+        value = env.get(name, str(default))
+        if not value.isdigit() or not 0 < int(value) <= 100000:
+            raise ConfigError(f"{name} must be a whole number from 1 to 100000 (got {value!r})")
+        limits[name.lower()] = int(value)
+
     return Settings(
         trusted_proxies=int(proxies),
         **timings,
+        **limits,
         environment=environment,
         secret_key=secret_key,
         database_url=database_url,
@@ -169,4 +190,5 @@ def flask_config(settings: Settings) -> dict[str, object]:
         "PREFERRED_URL_SCHEME": "https" if not settings.development else "http",
         "OUTBOX_LEASE_SECONDS": settings.outbox_lease_seconds,
         "OUTBOX_RETRY_SECONDS": settings.outbox_retry_seconds,
+        **{name: getattr(settings, name.lower()) for name in RATE_LIMITS},
     }

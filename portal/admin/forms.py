@@ -15,6 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
+from portal import abuse
 from portal.accounts import EMAIL_PATTERN, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from portal.admin.services import CANNED_PURPOSE_LABELS
 from portal.citizen.forms import LocalDateField, at_most, clean_text, plain_text, to_int_or_none
@@ -186,3 +187,17 @@ class CannedReplyForm(FlaskForm):
         DataRequired(_l("Enter a short title.")), plain_text, at_most(200)])
     body = TextAreaField(_l("Text"), **TEXT, validators=[
         DataRequired(_l("Write the text.")), plain_text, at_most(5000)])
+
+
+# -- banned contacts --------------------------------------------------------------------------
+
+
+class BanForm(FlaskForm):
+    contact = StringField(_l("Email address or phone number"), **TEXT, validators=[
+        DataRequired(_l("Enter the email address or phone number to ban.")), at_most(254)])
+    reason = StringField(_l("Reason"), **TEXT, validators=[
+        DataRequired(_l("Say why, for the other administrators.")), plain_text, at_most(200)])
+
+    def validate_contact(self, field):
+        if abuse.kind_of(field.data or "") is None:
+            raise ValidationError(_l("Enter an email address or a phone number."))

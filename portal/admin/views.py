@@ -11,13 +11,14 @@ from flask_babel import format_timedelta
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from portal import outbox
+from portal import abuse, outbox
 from portal.admin import services
 from portal.admin.forms import (
     ActionForm,
     AgencyFilterForm,
     AgencyForm,
     AgencyNamesForm,
+    BanForm,
     CannedReplyForm,
     HolidayForm,
     MembershipForm,
@@ -31,7 +32,15 @@ from portal.auth.permissions import require_roles, staff
 from portal.citizen.forms import to_int_or_none
 from portal.db import get_session, utcnow
 from portal.i18n import select_locale
-from portal.models import Agency, CannedReply, DeadlineRule, Holiday, OutboxMessage, User
+from portal.models import (
+    Agency,
+    BannedContact,
+    CannedReply,
+    DeadlineRule,
+    Holiday,
+    OutboxMessage,
+    User,
+)
 from portal.search import fold
 from portal.seed import hanoi_communes
 from portal.staffactions import store_form
@@ -502,6 +511,57 @@ def replay_job(message_id: int):
     else:
         flash(_("This job is no longer failed: nothing was changed."))
     return redirect(url_for("admin.failed_jobs", after=_after()), 303)
+
+
+# -- banned contacts --------------------------------------------------------------------------
+
+
+def _render_bans(form: BanForm, status: int = 200):
+    db = get_session()
+    rows, next_after = abuse.bans_page(db, _after())
+    author_ids = {row.created_by_id for row in rows if row.created_by_id}
+    authors = ({u.id: u for u in db.scalars(select(User).where(User.id.in_(author_ids)))}
+               if author_ids else {})
+    return render_template("admin/banned_contacts.html", form=form, authors=authors,
+                           page=services.Page(rows, next_after), args={}), status
+
+
+@blueprint.get("/banned-contacts")
+@require_roles(*ADMIN)
+def banned_contacts():
+    return _render_bans(BanForm(formdata=None))
+
+
+@blueprint.post("/banned-contacts")
+@require_roles(*ADMIN)
+def banned_contact_add():
+    form = BanForm()
+    added: list[BannedContact] = []
+
+    def add():
+        db = get_session()
+        if abuse.is_on_list(db, form.contact.data):
+            raise services.Refused(_("This contact is already on the list."), field="contact")
+        added.append(abuse.ban(db, form.contact.data, form.reason.data, staff()))
+
+    if form.validate_on_submit() and store_form(form, add):
+        flash(_("%(contact)s is on the list: reports that give it are refused from now on.",
+                contact=added[0].hint))
+        return redirect(url_for("admin.banned_contacts"), 303)
+    return _render_bans(form, status=400)
+
+
+@blueprint.post("/banned-contacts/<id:ban_id>/delete")
+@require_roles(*ADMIN)
+def banned_contact_delete(ban_id: int):
+    row = _get(BannedContact, ban_id)
+    form = ActionForm()
+    if form.validate_on_submit() and store_form(form, lambda: abuse.lift(get_session(), row,
+                                                                         staff())):
+        flash(_("%(contact)s was taken off the list: reports that give it are taken again.",
+                contact=row.hint))
+        return redirect(url_for("admin.banned_contacts"), 303)
+    abort(400)
 
 
 # -- Open311 API keys: their own module, on this blueprint ------------------------------------

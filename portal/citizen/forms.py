@@ -27,6 +27,7 @@ from wtforms.validators import (
     StopValidation,
 )
 
+from portal import abuse
 from portal.accounts import EMAIL_PATTERN
 from portal.db import get_session
 from portal.deadlines import today
@@ -67,6 +68,20 @@ def plain_text(_form, field):
                                  tag=match.group(0)[:40]))
 
 
+def no_tracking_code(_form, field):
+    """A tracking code in a report's text would let whoever reads it follow and answer the case.
+
+    Any code-shaped string is refused, not only the codes of existing cases: the form must not
+    tell anyone whether a code exists (see `portal.abuse.tracking_code_in`).
+    """
+    found = abuse.tracking_code_in(field.data)
+    if found:
+        raise ValidationError(_l(
+            "Remove “%(code)s”: it looks like a tracking code. Never share your tracking code, "
+            "not even here: whoever reads it could follow your report and answer in your name.",
+            code=found))
+
+
 TEXT = {"filters": [clean_text]}
 
 
@@ -97,24 +112,24 @@ class ReportForm(FlaskForm):
                          validators=[InputRequired(_l("Choose the area of work."))])
     description = TextAreaField(
         _l("What happened"), **TEXT,
-        validators=[DataRequired(_l("Tell us what happened.")), plain_text,
+        validators=[DataRequired(_l("Tell us what happened.")), plain_text, no_tracking_code,
                     Length(min=20, max=5000,
                            message=_l("Write between %(min)d and %(max)d characters."))])
     occurred_on = LocalDateField(_l("When it happened"), validators=[Optional()])
     ward_code = SelectField(_l("Commune or ward"), coerce=to_int_or_none, validate_choice=False,
                             validators=[Optional()])
     address = StringField(_l("Address or place"), **TEXT,
-                          validators=[plain_text, at_most(300)])
+                          validators=[plain_text, no_tracking_code, at_most(300)])
     reporter_kind = RadioField(_l("You are reporting as"), choices=list(REPORTER_KIND_LABELS.items()),
                                default=ReporterKind.RESIDENT, validate_choice=False,
                                validators=[InputRequired(_l("Choose who you are."))])
     business_name = StringField(_l("Business or organisation name"), **TEXT,
-                                validators=[plain_text, at_most(200)])
+                                validators=[plain_text, no_tracking_code, at_most(200)])
     tax_code = StringField(_l("Tax code"), **TEXT, validators=[
         Optional(), Regexp(r"^[0-9]{10}(-[0-9]{3})?$",
                            message=_l("A tax code has 10 digits, or 10 digits, a dash and 3 more."))])
     reporter_name = StringField(_l("Your name"), **TEXT,
-                                validators=[plain_text, at_most(200)])
+                                validators=[plain_text, no_tracking_code, at_most(200)])
     reporter_email = StringField(_l("Email"), **TEXT, validators=[
         Optional(), at_most(254),
         Regexp(EMAIL_PATTERN, message=_l("This is not an email address."))])
@@ -124,6 +139,12 @@ class ReportForm(FlaskForm):
     publish_consent = BooleanField(_l("The answer may be published (without my name)"))
     evidence = MultipleFileField(_l("Evidence: photos (JPEG, PNG, WebP) or PDF"))
     submission_token = HiddenField()
+    # The honeypot: hidden from people (and skipped by the keyboard), filled in by bots that
+    # fill in every field. The view refuses a report that has it (see `citizen.report_submit`).
+    homepage = StringField(_l("Leave this field empty"))
+
+    # Set when a contact given is on the ban list: the view counts the attempt as abuse.
+    banned_contact: bool = False
 
     def validate_agency_id(self, field):
         agency = get_session().get(Agency, field.data) if field.data else None
@@ -155,6 +176,19 @@ class ReportForm(FlaskForm):
         if raw and field.data not in {c.code for c in hanoi_communes()}:
             raise ValidationError(_l("Choose a commune or ward from the list."))
 
+    def _check_ban(self, field, kind: str, message):
+        if field.errors or not field.data:
+            return
+        if abuse.banned(get_session(), kind, field.data) is not None:
+            self.banned_contact = True
+            raise ValidationError(message)
+
+    def validate_reporter_email(self, field):
+        self._check_ban(field, abuse.EMAIL_KIND, _l("This email address cannot be used for a report."))
+
+    def validate_reporter_phone(self, field):
+        self._check_ban(field, abuse.PHONE_KIND, _l("This phone number cannot be used for a report."))
+
     def validate_confidential(self, field):
         if field.data and not (self.reporter_email.data or self.reporter_phone.data
                                or self.reporter_name.data):
@@ -176,7 +210,7 @@ class TrackForm(FlaskForm):
 
 class ReplyForm(FlaskForm):
     reply = TextAreaField(_l("Your answer"), **TEXT, validators=[
-        DataRequired(_l("Write your answer.")), plain_text,
+        DataRequired(_l("Write your answer.")), plain_text, no_tracking_code,
         at_most(5000)])
     version = HiddenField()
 
@@ -224,7 +258,7 @@ class RatingForm(FlaskForm):
     handling = _scale("handling")
     overall = _scale("overall")
     comment = TextAreaField(_l("Your comment (optional)"), **TEXT,
-                            validators=[plain_text, at_most(2000)])
+                            validators=[plain_text, no_tracking_code, at_most(2000)])
     version = HiddenField()
 
     def scales(self) -> list[RadioField]:
@@ -236,7 +270,8 @@ class RatingForm(FlaskForm):
 
 class DisputeForm(FlaskForm):
     reason = TextAreaField(_l("Why the problem is not solved"), **TEXT, validators=[
-        DataRequired(_l("Say why the problem is not solved.")), plain_text, at_most(5000)])
+        DataRequired(_l("Say why the problem is not solved.")), plain_text, no_tracking_code,
+        at_most(5000)])
     version = HiddenField()
 
 

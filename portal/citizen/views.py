@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import (
     Blueprint,
     abort,
@@ -16,7 +18,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from portal import lifecycle, outbox, receipts, reports, uploads
+from portal import abuse, lifecycle, outbox, receipts, reports, uploads
 from portal.citizen.forms import (
     RATING_FACTOR_LABELS,
     SCORE_LABELS,
@@ -41,6 +43,8 @@ from portal.vocab import (
     DEADLINE_STAGE_LABELS,
     DEFAULT_DEADLINE_DAYS,
 )
+
+log = logging.getLogger(__name__)
 
 blueprint = Blueprint("citizen", __name__)
 
@@ -100,7 +104,16 @@ def report_submit():
             "attach your files again and send it once more."))
 
     files = [f for f in request.files.getlist(form.evidence.name) if f.filename]
+    limited = abuse.check(db, abuse.REPORT)
+    if limited is not None:
+        return _report_limited(form, limited)
+    if form.homepage.data:
+        return _caught_by_honeypot(form, db)
     if not form.validate():
+        if form.banned_contact:
+            # Counted like a report, so trying contact after contact soon meets the limit.
+            abuse.record(db, abuse.REPORT)
+            db.commit()
         return _render_report(form, 400, notice=_files_lost_notice(files))
     try:
         checked = uploads.check_files(files)
@@ -109,6 +122,9 @@ def report_submit():
         return _render_report(form, 400, notice=_files_lost_notice(files))
 
     code = receipts.tracking_code_for(current_app.config["SECRET_KEY"], token)
+    # Counted in the report's own transaction (`reports.create` commits it): a report that is
+    # not stored, a double-sent one included, is not counted.
+    abuse.record(db, abuse.REPORT)
     outcome = reports.create(db, form, checked, token, code, select_locale(),
                              current_app.config["PORTAL_SETTINGS"].upload_dir)
     if outcome.duplicate is not None:
@@ -116,6 +132,28 @@ def report_submit():
     outbox.deliver_after_response(db)
     _hand_over_receipt(outcome.case, token)
     return redirect(url_for("citizen.receipt"), 303)
+
+
+def _report_limited(form: ReportForm, limited: abuse.Limited):
+    """Too many reports from this browser or this address: the form again, nothing stored."""
+    page, status = _render_report(form, 429, notice=_(
+        "Too many reports were sent from this device or this network in the last hour, so this "
+        "one was not received. What you typed is kept below: send it again in about "
+        "%(minutes)d minutes, and attach your files again.", minutes=limited.minutes))
+    return page, status, {"Retry-After": str(limited.retry_after)}
+
+
+def _caught_by_honeypot(form: ReportForm, db):
+    """A bot filled in the field people never see. No receipt, not even a fake one: it would
+    tell the bot nothing, but a person whose browser filled the field by mistake would believe
+    the report was sent. So the form comes back, without that field, and nothing is stored."""
+    log.warning("report refused: the honeypot field was filled in")
+    abuse.record(db, abuse.REPORT)
+    db.commit()
+    form.homepage.data = ""
+    return _render_report(form, 400, notice=_(
+        "Your report could not be sent. Check the form and send it again; attach your files "
+        "again if you chose any."))
 
 
 def _hand_over_receipt(case: Case, token: str) -> None:
@@ -192,16 +230,27 @@ def get_tracked_case(reference: str) -> Case:
 @blueprint.route("/track", methods=["GET", "POST"])
 def track():
     form = TrackForm()
-    if form.validate_on_submit():
-        case = find_by_code(get_session(), form.code.data)
+    db = get_session()
+    limited = abuse.check(db, abuse.TRACK) if request.method == "POST" else None
+    if limited is None and form.validate_on_submit():
+        case = find_by_code(db, form.code.data)
         if case is not None:
             _remember_case(case.id)
             return redirect(url_for("citizen.tracked_case", reference=case.reference), 303)
+        # Only codes that match nothing count: guessing is nothing but misses.
+        abuse.record(db, abuse.TRACK)
+        db.commit()
         form.code.errors.append(_l("No report has this tracking code. Check it and try again."))
     tracked = []
     if session.get(TRACKED):
-        tracked = get_session().scalars(
+        tracked = db.scalars(
             select(Case).where(Case.id.in_(session[TRACKED])).order_by(Case.id.desc())).all()
+    if limited is not None:
+        notice = _("Too many tracking codes that match no report were entered from this device "
+                   "or this network. Check your code and try again in about %(minutes)d "
+                   "minutes.", minutes=limited.minutes)
+        return (render_template("citizen/track.html", form=form, tracked=tracked, notice=notice),
+                429, {"Retry-After": str(limited.retry_after)})
     status = 400 if form.errors else 200
     return render_template("citizen/track.html", form=form, tracked=tracked), status
 
