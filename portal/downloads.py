@@ -1,6 +1,7 @@
 """Serving a stored file: always as a download, never rendered by the browser, never cached.
 
-Every caller checks first that the reader may have this file.
+Every caller checks first that the reader may have this file. Only a file the scan has found
+clean is served (portal.quarantine): one still being checked, or refused, is not found.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from portal.models import Attachment
 
 
 def send_attachment(item: Attachment | None):
-    if item is None:
+    if item is None or item.status != "clean":
         abort(404)
     path = uploads.path_for(current_app.config["PORTAL_SETTINGS"].upload_dir, item.stored_name)
     if not path.exists():

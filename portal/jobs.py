@@ -58,8 +58,11 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
                 queue="notifications"),
     PeriodicJob("prune-sign-in-failures", "portal.jobs.prune_sign_in_failures",
                 timedelta(hours=1)),
+    PeriodicJob("prune-rate-limit-hits", "portal.jobs.prune_rate_limit_hits", timedelta(hours=1)),
     # The scoreboard's monthly aggregates and snapshots (portal.stats): this month and the last.
     PeriodicJob("stats-refresh", "portal.jobs.refresh_stats", timedelta(minutes=10)),
+    # Evidence files left in quarantine (Redis was down, a worker died): scanned in batches.
+    PeriodicJob("scan-quarantine", "portal.jobs.scan_quarantine", timedelta(minutes=1)),
 )
 
 
@@ -165,6 +168,22 @@ def refresh_stats() -> dict[str, Any]:
             session.close()
 
 
+def scan_attachment(attachment_id: int) -> str:
+    """Check one quarantined evidence file (portal.quarantine.scan): its status afterwards."""
+    from portal import quarantine
+
+    with _app_context():
+        return quarantine.scan(attachment_id)
+
+
+def scan_quarantine(batch: int = 50) -> int:
+    """Scan the quarantined files that waited longer than they should have; how many."""
+    from portal import quarantine
+
+    with _app_context():
+        return quarantine.scan_waiting(batch)
+
+
 def prune_sign_in_failures() -> int:
     """Forget failed sign-ins once they no longer count towards any throttle."""
     from sqlalchemy import delete
@@ -176,6 +195,15 @@ def prune_sign_in_failures() -> int:
     with _app_context(), session_scope() as session:
         return session.execute(delete(SignInFailure).where(
             SignInFailure.created_at < utcnow() - WINDOW)).rowcount
+
+
+def prune_rate_limit_hits() -> int:
+    """Forget the anonymous side's rate-limit hits once they no longer count (portal.abuse)."""
+    from portal import abuse
+    from portal.db import session_scope
+
+    with _app_context(), session_scope() as session:
+        return abuse.prune_hits(session)
 
 
 # -- where they run ---------------------------------------------------------------------------

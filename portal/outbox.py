@@ -26,7 +26,7 @@ from flask import after_this_request, current_app
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from portal import mail, notifications
+from portal import mail, notifications, queues
 from portal.db import new_session, utcnow
 from portal.models import OutboxMessage
 
@@ -111,7 +111,6 @@ def _failed(session: Session, message: OutboxMessage, exc: Exception) -> None:
 
 
 def _enqueue(message: OutboxMessage) -> None:
-    from portal import queues
 
     # The id names the row and the attempt: a relay that repeats itself after a crash finds
     # the job already there instead of making a second one.
@@ -122,7 +121,7 @@ def _enqueue(message: OutboxMessage) -> None:
 
 def hand_out(message_ids: list[int]) -> int:
     """Give these rows to the workers (with Redis) or deliver them here (without)."""
-    if not current_app.config["PORTAL_SETTINGS"].redis_url:
+    if not queues.configured():
         return sum(deliver(i) for i in message_ids)
     session = new_session()
     handed = 0

@@ -17,6 +17,11 @@ from portal.jobs import QUEUES
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
+def configured() -> bool:
+    """Whether jobs go to RQ workers (REDIS_URL set) or run in this process (the embedded default)."""
+    return bool(current_app.config["PORTAL_SETTINGS"].redis_url)
+
+
 def connection() -> Redis:
     """One client (and connection pool) per app; short timeouts, so a dead Redis fails fast."""
     redis = current_app.extensions.get("redis")

@@ -1,4 +1,8 @@
-"""Filing a report: the case, its evidence files and its receipt, all or nothing."""
+"""Filing a report: the case, its evidence files and its receipt, all or nothing.
+
+The files go to quarantine as sent; once the case is committed their scan is asked for
+(portal.quarantine), and only then may anyone download them.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from portal import lifecycle, uploads
+from portal import lifecycle, quarantine, uploads
 from portal.lifecycle import NewReport
 from portal.models import Attachment, Case
 from portal.vocab import ReporterKind
@@ -54,15 +58,17 @@ def create(session: Session, form, files: list[uploads.CheckedFile], token: str,
            locale: str, upload_dir: Path) -> Filed:
     """Store the case and its files in one transaction; on any failure nothing stays behind."""
     stored: list[str] = []
+    attachments: list[Attachment] = []
     try:
         case, code = lifecycle.submit(session, new_report_from(form, token, locale), code)
         for checked in files:
-            name = uploads.store(upload_dir, checked)
+            name = quarantine.hold(upload_dir, checked)
             stored.append(name)
-            session.add(Attachment(case_id=case.id, stored_name=name,
-                                   original_name=checked.original_name,
-                                   content_type=checked.content_type, size=checked.size,
-                                   sha256=checked.sha256, uploaded_by="reporter"))
+            attachments.append(Attachment(
+                case_id=case.id, stored_name=name, original_name=checked.original_name,
+                content_type=checked.content_type, size=checked.size, sha256=checked.sha256,
+                uploaded_by="reporter", status=quarantine.QUARANTINED))
+        session.add_all(attachments)
         session.commit()
     except IntegrityError:
         # Two copies of one form raced: the other one won and holds the token.
@@ -76,9 +82,10 @@ def create(session: Session, form, files: list[uploads.CheckedFile], token: str,
         session.rollback()
         _remove(upload_dir, stored)
         raise
+    quarantine.scan_after_commit(session, attachments)
     return Filed(case=case, code=code)
 
 
 def _remove(upload_dir: Path, names: list[str]) -> None:
     for name in names:
-        uploads.remove(upload_dir, name)
+        quarantine.discard(upload_dir, name)

@@ -5,6 +5,12 @@ device; a resident who reports an agency must not be located through their evide
 So images are decoded and written again from their pixels alone, and nothing about a
 file is trusted that the file's own bytes do not show: not its name, not the browser's
 content type.
+
+The work is done in two places. In the request, `check_files` does only what reads a few
+bytes (count, size, empty, the magic bytes of JPEG/PNG/WebP/PDF) so that the sender gets a
+message next to the field at once; no decoder runs there. The file then waits in quarantine
+(`portal.quarantine`) until the scan job has decoded and re-encoded it (`reencode`, here) or
+inspected it as a PDF, which is the check that decides.
 """
 
 from __future__ import annotations
@@ -55,15 +61,21 @@ _PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"}
 
 
 class UploadError(ValueError):
-    """A file the portal will not accept; `message` is meant for the person who sent it."""
+    """A file the portal will not accept; `message` is meant for the person who sent it.
 
-    def __init__(self, message) -> None:
+    `code` is the short reason the scan job stores in `Attachment.refusal`.
+    """
+
+    def __init__(self, message, code: str = "wrong_type") -> None:
         super().__init__(message)
         self.message = message
+        self.code = code
 
 
 @dataclass(frozen=True)
 class CheckedFile:
+    """A file that passed the request's checks: `data` is still the bytes as sent."""
+
     original_name: str
     content_type: str
     data: bytes
@@ -72,7 +84,10 @@ class CheckedFile:
 
 
 def check_files(files: list[FileStorage]) -> list[CheckedFile]:
-    """Check every file and return them all ready to store, or raise UploadError for the first bad one."""
+    """The request's checks of every file, or UploadError for the first bad one.
+
+    What passes goes to quarantine as sent; the scan job decides whether it is kept.
+    """
     # Count before reading anything so that a request with too many files costs no
     # decoding; a field left empty arrives as a FileStorage without a name.
     if sum(1 for f in files if f.filename) > MAX_FILES:
@@ -169,7 +184,8 @@ def display_name(filename: str, content_type: str = "") -> str:
     return name or "evidence" + _EXTENSIONS.get(content_type, "")
 
 
-def _sniff(data: bytes) -> str | None:
+def sniff(data: bytes) -> str | None:
+    """The type the file's own first bytes show, if it is one the portal takes."""
     if data.startswith(b"\xff\xd8\xff"):
         return "image/jpeg"
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -186,41 +202,57 @@ def _sniff(data: bytes) -> str | None:
 
 def _check_one(filename: str, data: bytes) -> CheckedFile:
     shown = display_name(filename)
-    if len(data) > MAX_FILE_BYTES:
-        raise UploadError(_l("“%(name)s” is larger than %(size)d MB.",
-                             name=shown, size=MAX_FILE_BYTES // (1024 * 1024)))
-    if not data:
-        raise UploadError(_l("“%(name)s” is empty.", name=shown))
-    content_type = _sniff(data)
-    if content_type is None:
-        raise UploadError(_l("“%(name)s” is not a photo (JPEG, PNG, WebP) or a PDF.", name=shown))
-    if content_type == "application/pdf":
-        if b"%%EOF" not in data[-PDF_EOF_WINDOW:]:
-            raise UploadError(_l("“%(name)s” is not a complete PDF file. It may be damaged.", name=shown))
-        out = data
-    else:
-        out = _reencode(data, content_type, shown)
+    content_type = check_bytes(data, shown)
     return CheckedFile(
         original_name=display_name(filename, content_type),
         content_type=content_type,
-        data=out,
-        size=len(out),
-        sha256=hashlib.sha256(out).hexdigest(),
+        data=data,
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
     )
 
 
-def _reencode(data: bytes, content_type: str, shown: str) -> bytes:
-    unreadable = _l("“%(name)s” could not be read as an image. It may be damaged.", name=shown)
-    too_large = _l("“%(name)s” has too many pixels. Send a smaller photo (at most %(mp)d megapixels).",
-                   name=shown, mp=MAX_PIXELS // 1_000_000)
+def check_bytes(data: bytes, shown: str = "") -> str:
+    """The checks that read only a few bytes: the file's type, or UploadError.
+
+    The request runs them for a message next to the field; the scan job runs them again,
+    since the quarantined bytes are what counts.
+    """
+    if len(data) > MAX_FILE_BYTES:
+        raise UploadError(_l("“%(name)s” is larger than %(size)d MB.",
+                             name=shown, size=MAX_FILE_BYTES // (1024 * 1024)), "too_large")
+    if not data:
+        raise UploadError(_l("“%(name)s” is empty.", name=shown), "empty")
+    content_type = sniff(data)
+    if content_type is None:
+        raise UploadError(_l("“%(name)s” is not a photo (JPEG, PNG, WebP) or a PDF.", name=shown),
+                          "wrong_type")
+    if content_type == "application/pdf" and b"%%EOF" not in data[-PDF_EOF_WINDOW:]:
+        raise UploadError(_l("“%(name)s” is not a complete PDF file. It may be damaged.",
+                             name=shown), "pdf_damaged")
+    return content_type
+
+
+def reencode(data: bytes, content_type: str, shown: str = "") -> bytes:
+    """The image written again from its pixels alone, upright and in sRGB; or UploadError.
+
+    Only the scan job calls this: decoders are where a hostile file does its harm, so they
+    never run in the process that serves requests.
+    """
+    unreadable = UploadError(
+        _l("“%(name)s” could not be read as an image. It may be damaged.", name=shown),
+        "unreadable")
+    too_large = UploadError(
+        _l("“%(name)s” has too many pixels. Send a smaller photo (at most %(mp)d megapixels).",
+           name=shown, mp=MAX_PIXELS // 1_000_000), "too_many_pixels")
     try:
         with Image.open(io.BytesIO(data)) as probe:
             # Opening reads only the header, so a bomb is caught before any pixel is decoded.
             if probe.format not in _PILLOW_FORMATS[content_type]:
-                raise UploadError(unreadable)
+                raise unreadable
             width, height = probe.size
             if width * height > MAX_PIXELS:
-                raise UploadError(too_large)
+                raise too_large
             probe.verify()
         # verify() leaves the image unusable; decode from a fresh open.
         with Image.open(io.BytesIO(data)) as im:
@@ -229,12 +261,12 @@ def _reencode(data: bytes, content_type: str, shown: str) -> bytes:
     except UploadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise UploadError(too_large) from None
+        raise too_large from None
     except Exception:
         # A hostile or broken file can make a decoder fail in many ways (OSError,
         # SyntaxError, struct.error, EOFError, ValueError, ...); each means the same
         # thing to the sender.
-        raise UploadError(unreadable) from None
+        raise unreadable from None
 
 
 def _encode_clean(im: Image.Image, content_type: str) -> bytes:

@@ -202,7 +202,7 @@ def test_another_agencys_case_answers_404_everywhere(intruder, app, factory, ses
     checked = uploads.CheckedFile("a.pdf", "application/pdf", b"%PDF-1.4\n%%EOF\n", 15, "0" * 64)
     document = Attachment(case_id=case.id, stored_name=uploads.store(upload_dir, checked),
                           original_name="a.pdf", content_type="application/pdf", size=15,
-                          sha256="0" * 64, uploaded_by="agency")
+                          sha256="0" * 64, uploaded_by="agency", status="clean")
     session.add(document)
     if intruder == "officer of another agency":
         user = factory.officer(AGENCY_B)
@@ -271,7 +271,7 @@ def test_after_a_transfer_the_new_agency_sees_none_of_the_old_ones_documents(app
     checked = uploads.CheckedFile("memo.pdf", "application/pdf", b"%PDF-1.4\n%%EOF\n", 15, "0" * 64)
     memo = Attachment(case_id=case.id, answer_id=answer.id, stored_name=uploads.store(
         upload_dir, checked), original_name="memo.pdf", content_type="application/pdf", size=15,
-        sha256="0" * 64, uploaded_by="agency")
+        sha256="0" * 64, uploaded_by="agency", status="clean")
     session.add(memo)
     front = Actor.staff(factory.moderator())
     lifecycle.return_answer(session, case, front, reason="Không thuộc thẩm quyền?")

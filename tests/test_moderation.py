@@ -543,7 +543,7 @@ def test_staff_open_evidence_only_of_cases_in_their_queue(app, factory, session,
                                   "0" * 64)
     attachment = Attachment(case_id=city_case.id, stored_name=uploads.store(upload_dir, checked),
                             original_name="bien-nhan.pdf", content_type="application/pdf",
-                            size=15, sha256="0" * 64, uploaded_by="reporter")
+                            size=15, sha256="0" * 64, uploaded_by="reporter", status="clean")
     session.add(attachment)
     commune_moderator = factory.moderator("MTTQ-00070")
     city_moderator = factory.moderator()

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import dataclasses
 import email
+import io
 import os
 import shutil
 import signal
@@ -502,7 +503,7 @@ def test_the_deadline_sweep_runs_on_schedule_with_nobody_starting_it(stack, fact
     assert case.escalation_level == 0
 
     stack.processes.rq("cron", "portal.cron", env={"PORTAL_CRON_SECONDS": "1"})
-    stack.processes.worker("maintenance", "notifications", burst=False)
+    stack.processes.worker("notifications", "maintenance", burst=False)
 
     def escalated() -> bool:
         session.rollback()
@@ -525,6 +526,54 @@ def test_the_deadline_sweep_runs_on_schedule_with_nobody_starting_it(stack, fact
 
     wait_for(escalations_sent, "the escalation emails to be sent", context=stack.context)
     assert stack.mail.inbox.count() >= 1
+
+
+# -- f. evidence files scanned by a worker -------------------------------------------------------
+
+
+def test_evidence_waits_in_quarantine_until_a_worker_scans_it_even_after_redis_was_down(
+        stack, client, factory, session):
+    from portal.models import Attachment
+    from tests.test_citizen import photo_with_location
+
+    def report() -> Attachment:
+        response = ReportPage(client, factory).send(
+            files=[(io.BytesIO(photo_with_location()), "ảnh hiện trường.jpg")])
+        assert response.status_code == 303
+        client.get(response.headers["Location"])  # the receipt: this browser follows the case
+        session.rollback()
+        return session.scalars(select(Attachment).order_by(Attachment.id.desc())).first()
+
+    def url(item: Attachment) -> str:
+        return f"/track/{session.get(Case, item.case_id).reference}/files/{item.id}"
+
+    # Redis down: the report is filed all the same, and its photo waits in quarantine.
+    stack.redis.stop()
+    left = report()
+    assert left.status == "quarantined"
+    stack.redis.start()
+    # Redis up: the scan is queued once the response has gone out, named after the attachment.
+    queued = report()
+    assert queued.status == "quarantined"
+    maintenance = stack.queue("maintenance")
+    assert maintenance.job_ids == [f"scan-attachment-{queued.id}"]
+    assert client.get(url(queued)).status_code == 404  # not served before the scan
+    assert client.get(url(left)).status_code == 404
+
+    # `rq cron` enqueues the catch-up, which takes what waited longer than its grace period.
+    left.created_at -= timedelta(minutes=5)
+    session.commit()
+    maintenance.enqueue("portal.jobs.scan_quarantine")
+    stack.processes.finish(stack.processes.worker("maintenance"))
+
+    session.rollback()
+    session.expire_all()
+    for item in (left, queued):
+        assert (item.status, item.refusal) == ("clean", None), stack.context()
+        served = client.get(url(item))
+        assert served.status_code == 200 and served.data.startswith(b"\xff\xd8\xff")
+        assert b"PhoneMaker" not in served.data
+    assert FailedJobRegistry("maintenance", connection=stack.redis.client()).count == 0
 
 
 def test_no_job_thread_in_the_web_process_when_redis_is_configured(tmp_path, monkeypatch,

@@ -1,4 +1,8 @@
-"""Evidence files: checked by content, images re-encoded without metadata, stored safely."""
+"""Evidence files: checked by content, images re-encoded without metadata, stored safely.
+
+The request's checks (`check_files`) read a few bytes and pass the file on as sent; the
+decoding and re-encoding (`reencode`) is the scan job's (portal.quarantine, tests/test_quarantine.py).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from portal.uploads import (
     check_files,
     display_name,
     path_for,
+    reencode,
     remove,
     store,
 )
@@ -86,11 +91,29 @@ def close_to(pixel, expected, tolerance=40) -> bool:
 
 
 def refused(files) -> str:
+    """Refused by the request's own checks, with a message for the field."""
     with pytest.raises(UploadError) as info:
         check_files(files)
     message = str(info.value.message)
     assert message
     return message
+
+
+def cleaned(data: bytes, filename: str = "evidence",
+            content_type: str = "application/octet-stream") -> tuple[CheckedFile, bytes]:
+    """What the request passes on (the bytes as sent), and what the scan job keeps of them."""
+    [checked] = check_files([upload(data, filename, content_type)])
+    assert checked.data == data
+    return checked, reencode(checked.data, checked.content_type)
+
+
+def refused_by_the_scan(data: bytes, filename: str = "evidence") -> UploadError:
+    """Past the request's checks (the magic bytes are right), then refused by the scan."""
+    [checked] = check_files([upload(data, filename)])
+    with pytest.raises(UploadError) as info:
+        reencode(checked.data, checked.content_type, filename)
+    assert str(info.value.message)
+    return info.value
 
 
 # Images: metadata gone, orientation applied
@@ -101,14 +124,14 @@ def test_jpeg_loses_exif_gps_and_is_turned_upright(app_ctx):
     with Image.open(io.BytesIO(source)) as original:
         assert original.getexif().get_ifd(ExifTags.IFD.GPSInfo), "the fixture must carry GPS data"
 
-    [checked] = check_files([upload(source, "ảnh hiện trường.jpg", "image/jpeg")])
+    checked, kept = cleaned(source, "ảnh hiện trường.jpg", "image/jpeg")
 
     assert checked.content_type == "image/jpeg"
     assert checked.original_name == "ảnh hiện trường.jpg"
-    assert b"Exif" not in checked.data
-    assert b"taken at home" not in checked.data
-    assert b"PhoneCo" not in checked.data
-    with Image.open(io.BytesIO(checked.data)) as stored:
+    assert b"Exif" not in kept
+    assert b"taken at home" not in kept
+    assert b"PhoneCo" not in kept
+    with Image.open(io.BytesIO(kept)) as stored:
         assert stored.format == "JPEG"
         assert not stored.getexif()
         assert "exif" not in stored.info and "comment" not in stored.info
@@ -119,9 +142,12 @@ def test_jpeg_loses_exif_gps_and_is_turned_upright(app_ctx):
         assert close_to(rgb.getpixel((10, 35)), BLUE)
 
 
-def test_checked_file_describes_its_stored_bytes():
-    [checked] = check_files([upload(encode(two_halves(), "JPEG"), "a.jpg")])
+def test_checked_file_describes_the_bytes_as_sent():
+    source = encode(two_halves(), "JPEG", exif=gps_exif())
+    [checked] = check_files([upload(source, "a.jpg")])
     assert isinstance(checked, CheckedFile)
+    # Nothing is decoded in the request: the bytes go to quarantine untouched.
+    assert checked.data == source
     assert checked.size == len(checked.data)
     assert checked.sha256 == hashlib.sha256(checked.data).hexdigest()
 
@@ -133,11 +159,11 @@ def test_png_stays_png_without_text_or_exif():
     text.add_text("Comment", "home address")
     source = encode(two_halves(mode="RGBA"), "PNG", pnginfo=text, exif=gps_exif())
 
-    [checked] = check_files([upload(source, "screenshot.png")])
+    checked, kept = cleaned(source, "screenshot.png")
 
     assert checked.content_type == "image/png"
-    assert b"home address" not in checked.data
-    with Image.open(io.BytesIO(checked.data)) as stored:
+    assert b"home address" not in kept
+    with Image.open(io.BytesIO(kept)) as stored:
         assert stored.format == "PNG"
         assert stored.mode == "RGBA"
         assert not stored.getexif()
@@ -147,8 +173,8 @@ def test_png_stays_png_without_text_or_exif():
 def test_palette_png_keeps_its_transparency():
     im = two_halves().convert("P")
     source = encode(im, "PNG", transparency=0)
-    [checked] = check_files([upload(source, "icon.png")])
-    with Image.open(io.BytesIO(checked.data)) as stored:
+    _, kept = cleaned(source, "icon.png")
+    with Image.open(io.BytesIO(kept)) as stored:
         assert stored.format == "PNG"
         assert "transparency" in stored.info
 
@@ -158,10 +184,10 @@ def test_webp_stays_webp_without_exif():
     with Image.open(io.BytesIO(source)) as original:
         assert original.getexif(), "the fixture must carry EXIF data"
 
-    [checked] = check_files([upload(source, "photo.webp")])
+    checked, kept = cleaned(source, "photo.webp")
 
     assert checked.content_type == "image/webp"
-    with Image.open(io.BytesIO(checked.data)) as stored:
+    with Image.open(io.BytesIO(kept)) as stored:
         assert stored.format == "WEBP"
         assert not stored.getexif()
         assert "exif" not in stored.info
@@ -169,8 +195,8 @@ def test_webp_stays_webp_without_exif():
 
 
 def test_cmyk_jpeg_becomes_rgb_jpeg():
-    [checked] = check_files([upload(encode(two_halves(mode="CMYK"), "JPEG"), "scan.jpg")])
-    with Image.open(io.BytesIO(checked.data)) as stored:
+    _, kept = cleaned(encode(two_halves(mode="CMYK"), "JPEG"), "scan.jpg")
+    with Image.open(io.BytesIO(kept)) as stored:
         assert (stored.format, stored.mode) == ("JPEG", "RGB")
         assert close_to(stored.getpixel((5, 10)), RED)
 
@@ -178,8 +204,8 @@ def test_cmyk_jpeg_becomes_rgb_jpeg():
 def test_icc_profile_is_dropped():
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     source = encode(two_halves(), "JPEG", icc_profile=profile)
-    [checked] = check_files([upload(source, "p3.jpg")])
-    with Image.open(io.BytesIO(checked.data)) as stored:
+    _, kept = cleaned(source, "p3.jpg")
+    with Image.open(io.BytesIO(kept)) as stored:
         assert "icc_profile" not in stored.info
         assert close_to(stored.getpixel((5, 10)), RED)
 
@@ -187,8 +213,8 @@ def test_icc_profile_is_dropped():
 def test_png_with_alpha_and_profile_keeps_its_alpha():
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     source = encode(Image.new("RGBA", (8, 8), (255, 0, 0, 10)), "PNG", icc_profile=profile)
-    [checked] = check_files([upload(source, "overlay.png")])
-    with Image.open(io.BytesIO(checked.data)) as stored:
+    _, kept = cleaned(source, "overlay.png")
+    with Image.open(io.BytesIO(kept)) as stored:
         assert "icc_profile" not in stored.info
         assert stored.mode == "RGBA"
         assert stored.getpixel((0, 0))[3] == 10
@@ -196,15 +222,16 @@ def test_png_with_alpha_and_profile_keeps_its_alpha():
 
 def test_broken_profile_does_not_refuse_the_photo():
     source = encode(two_halves(), "JPEG", icc_profile=b"not a profile at all")
-    [checked] = check_files([upload(source, "odd.jpg")])
-    with Image.open(io.BytesIO(checked.data)) as stored:
+    _, kept = cleaned(source, "odd.jpg")
+    with Image.open(io.BytesIO(kept)) as stored:
         assert "icc_profile" not in stored.info
 
 
 def test_the_type_comes_from_the_content_not_the_name():
     source = encode(two_halves(), "PNG")
-    [checked] = check_files([upload(source, "photo.jpg", "image/jpeg")])
+    checked, kept = cleaned(source, "photo.jpg", "image/jpeg")
     assert checked.content_type == "image/png"
+    assert kept.startswith(b"\x89PNG")
 
 
 # Refused by content
@@ -238,26 +265,28 @@ def test_pdf_with_end_marker_far_from_the_end_is_refused(app_ctx):
     refused([upload(PDF + b"\0" * 4096, "padded.pdf")])
 
 
-def test_image_magic_with_garbage_is_refused(app_ctx):
-    refused([upload(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 10, "fake.png")])
-    refused([upload(b"\xff\xd8\xff\xe0" + b"\0" * 300, "fake.jpg")])
-    refused([upload(b"RIFF\0\0\0\0WEBPVP8 " + b"\0" * 100, "fake.webp")])
+def test_image_magic_with_garbage_is_refused_by_the_scan(app_ctx):
+    for data, name in [(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 10, "fake.png"),
+                       (b"\xff\xd8\xff\xe0" + b"\0" * 300, "fake.jpg"),
+                       (b"RIFF\0\0\0\0WEBPVP8 " + b"\0" * 100, "fake.webp")]:
+        error = refused_by_the_scan(data, name)
+        assert error.code == "unreadable" and name in str(error.message)
 
 
-def test_truncated_jpeg_is_refused(app_ctx):
+def test_truncated_jpeg_is_refused_by_the_scan(app_ctx):
     source = encode(Image.effect_noise((200, 200), 64).convert("RGB"), "JPEG")
-    refused([upload(source[: len(source) // 2], "half.jpg")])
+    assert refused_by_the_scan(source[: len(source) // 2], "half.jpg").code == "unreadable"
 
 
 def test_decompression_bomb_over_our_limit_is_refused_before_decoding(app_ctx):
     # 49 megapixels: over the portal's limit but under Pillow's own warning threshold.
-    message = refused([upload(png_header(7000, 7000), "bomb.png")])
-    assert "pixels" in message
+    error = refused_by_the_scan(png_header(7000, 7000), "bomb.png")
+    assert error.code == "too_many_pixels" and "pixels" in str(error.message)
 
 
 def test_decompression_bomb_over_pillows_limit_is_refused(app_ctx):
-    message = refused([upload(png_header(100_000, 100_000), "bomb.png")])
-    assert "pixels" in message
+    error = refused_by_the_scan(png_header(100_000, 100_000), "bomb.png")
+    assert error.code == "too_many_pixels" and "pixels" in str(error.message)
 
 
 # Sizes and counts
@@ -312,6 +341,12 @@ def test_the_limit_itself_and_empty_fields_pass():
     png = encode(two_halves(), "PNG")
     files = [upload(png, f"{i}.png") for i in range(MAX_FILES)] + [upload(b"", "")]
     assert len(check_files(files)) == MAX_FILES
+
+
+def test_no_decoder_runs_in_the_request():
+    # Garbage behind the right magic bytes passes the request's checks: the scan decides.
+    [checked] = check_files([upload(png_header(100_000, 100_000), "bomb.png")])
+    assert checked.content_type == "image/png"
 
 
 def test_one_bad_file_refuses_the_lot(app_ctx):

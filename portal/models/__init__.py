@@ -1,7 +1,6 @@
 """Every table of the portal, importable from one place (Alembic reads `Base.metadata`)."""
 
 from portal.models.abuse import BannedContact, RateLimitHit
-
 from portal.models.case import (
     Answer,
     Assignment,
