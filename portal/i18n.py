@@ -6,11 +6,24 @@ from urllib.parse import urlsplit
 
 from flask import Flask, redirect, request, session
 from flask_babel import get_locale
+from flask_babel.speaklater import LazyString
+from markupsafe import escape
 
 from portal.extensions import babel
 from portal.models import Agency
 
 LANGUAGES = {"vi": "Tiếng Việt", "en": "English"}
+
+
+def _escaped_html(self: LazyString) -> str:
+    return str(escape(str(self)))
+
+
+# Flask-Babel's lazy strings declare themselves safe HTML (`__html__` returns the text as is),
+# so a message formatted with what a person typed, such as a form error quoting their text or
+# a file name, would reach the page unescaped. No message of the portal carries markup: every
+# lazy string is escaped like any other text.
+LazyString.__html__ = _escaped_html
 
 
 def select_locale() -> str:
@@ -50,7 +63,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["agency_name"] = agency_name
     from flask_babel import format_date, format_datetime
 
-    from portal import vocab
+    from portal import quarantine, vocab
     from portal.deadlines import today
 
     app.jinja_env.globals.update(
@@ -72,5 +85,6 @@ def init_app(app: Flask) -> None:
             "decision": vocab.DECISION_LABELS,
             "actor_kind": vocab.ACTOR_KIND_LABELS,
             "reporter_kind": vocab.REPORTER_KIND_LABELS,
+            "refusal": quarantine.REFUSAL_LABELS,
         },
     )

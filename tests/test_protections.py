@@ -47,3 +47,14 @@ def test_a_request_over_the_size_limit_gets_a_page_not_a_crash(app, client):
     assert response.status_code == 413
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "MB" in response.get_data(as_text=True)
+
+
+def test_a_lazy_message_quoting_what_a_person_typed_is_escaped(app):
+    from flask import render_template_string
+    from flask_babel import lazy_gettext
+
+    with app.test_request_context():
+        message = lazy_gettext("Remove “%(tag)s”.", tag='<img src=x onerror="alert(1)">')
+        html = render_template_string("<p>{{ message }}</p>", message=message)
+    assert "<img" not in html
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html
