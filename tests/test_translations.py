@@ -160,6 +160,22 @@ def test_every_message_in_the_sources_is_translated_into_vietnamese(fresh_templa
     assert not problems, "Vietnamese catalog incomplete:\n" + "\n".join(problems)
 
 
+def test_every_message_in_the_sources_is_in_the_english_catalog(fresh_template):
+    """English is the language of the sources: an entry's empty translation means the msgid itself,
+    so the English catalog is complete when it holds every message, none of them fuzzy."""
+    en = read_catalog(po_path("en"))
+    problems = []
+    for message in fresh_template:
+        if not message.id:
+            continue
+        entry = en.get(message.id, message.context)
+        if entry is None:
+            problems.append(f"not in the catalog (run pybabel update): {message.id!r} at {_where(message)}")
+        elif entry.fuzzy:
+            problems.append(f"fuzzy: {message.id!r} at {_where(message)}")
+    assert not problems, "English catalog incomplete:\n" + "\n".join(problems)
+
+
 def test_vietnamese_keeps_every_placeholder(vi):
     problems = []
     for message in vi:
