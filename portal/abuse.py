@@ -1,11 +1,12 @@
-"""Abuse controls of the anonymous side: rate limits, banned contacts, and tracking codes
-pasted into a report's text. (The honeypot field is the report form's, checked by its view.)
+"""Abuse controls of the anonymous side: rate limits and banned contacts. (The honeypot field
+is the report form's, checked by its view; a tracking code pasted into a report's text is
+found by `portal.receipts.tracking_code_in`.)
 
 Nothing here is kept in the clear. A rate-limit hit is counted under a keyed hash
-(HMAC-SHA256 with SECRET_KEY, the helper of the staff sign-in throttle) of the client
-address and another of a random id kept in the browser's session; a banned contact is a
-keyed hash of the normalised email or phone, with a masked hint for the administrators.
-Changing SECRET_KEY therefore forgets the ban list as well as the counts.
+(`portal.keyed`, shared with the staff sign-in throttle) of the client address (an IPv6
+client by its /64) and another of a random id kept in the browser's session; a banned
+contact is a keyed hash of the normalised email or phone, with a masked hint for the
+administrators. Changing SECRET_KEY therefore forgets the ban list as well as the counts.
 
 Two keys per hit, because each alone fails: a bot that drops its cookie gets a fresh
 session every time, but its address still counts; a city office or a commune People's
@@ -27,10 +28,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from portal.accounts import EMAIL
-from portal.auth.service import _keyed, client_key
 from portal.db import utcnow
+from portal.keyed import client_key, keyed
 from portal.models import BannedContact, RateLimitHit, User
-from portal.receipts import TRACKING_ALPHABET
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def session_key() -> str:
     if not isinstance(sid, str) or not sid:
         sid = secrets.token_urlsafe(18)
         session[SESSION_ID] = sid
-    return _keyed("session", sid)
+    return keyed("session", sid)
 
 
 def _keys() -> dict[str, str]:
@@ -88,40 +88,69 @@ class Limited:
         return max(1, math.ceil(self.retry_after / 60))
 
 
-def check(db: Session, bucket: Bucket) -> Limited | None:
-    """Whether this session or this client has used up its limit in the bucket's window.
+@dataclass(frozen=True)
+class Hit:
+    """A request counted in a bucket: the rows that count it, and the refusal if it was one."""
 
-    When both have, the answer is the longer wait. The refusal is logged with the bucket and
-    the start of the keyed hash, never the address nor anything the request carried.
+    bucket: str
+    ids: tuple[int, ...]
+    limited: Limited | None
+
+
+def hit(db: Session, bucket: Bucket) -> Hit:
+    """Count this request in the bucket under both keys, then refuse it if that is too many.
+
+    The hit is committed before anything is counted, and each count includes it: of many
+    requests sent at once, each sees the others that came before it, so no more get through
+    than the limit, whatever the interleaving. A refused request's hit is taken back, so a
+    client that keeps knocking does not push its own wait further; the caller takes back the
+    hit of a request that did nothing after all (`forgive`).
+
+    When both keys are over their limit, the answer is the longer wait. The refusal is logged
+    with the bucket and the start of the keyed hash, never the address nor anything the
+    request carried.
     """
+    keys = _keys()
+    rows = [RateLimitHit(bucket=bucket.name, key=key) for key in keys.values()]
+    db.add_all(rows)
+    db.commit()
+    ids = tuple(row.id for row in rows)
     now = utcnow()
     since = now - bucket.window
-    keys = _keys()
     refusals = []
     for by, limit in bucket.limits():
         in_window = (RateLimitHit.bucket == bucket.name, RateLimitHit.key == keys[by],
                      RateLimitHit.created_at >= since)
         count = db.scalar(select(func.count()).select_from(RateLimitHit).where(*in_window)) or 0
-        if count < limit:
+        if count <= limit:
             continue
-        # The limit frees up when the hit that keeps the count at the limit leaves the window.
-        freeing = db.scalar(select(RateLimitHit.created_at).where(*in_window)
-                            .order_by(RateLimitHit.created_at)
-                            .offset(count - limit).limit(1)) or now
+        # Without this request's hit, the count is at least the limit; another is let in when
+        # the hit that keeps it there leaves the window.
+        freeing = db.scalar(select(RateLimitHit.created_at)
+                            .where(*in_window, RateLimitHit.id.not_in(ids))
+                            .order_by(RateLimitHit.created_at, RateLimitHit.id)
+                            .offset(count - 1 - limit).limit(1)) or now
         seconds = math.ceil((freeing + bucket.window - now).total_seconds())
         refusals.append(Limited(bucket.name, by, max(1, seconds)))
     if not refusals:
-        return None
+        return Hit(bucket.name, ids, None)
+    _take_back(db, ids)
     refusal = max(refusals, key=lambda r: r.retry_after)
     log.warning("%s refused: rate limit per %s reached (key %s), retry after %ss",
                 bucket.name, refusal.by, keys[refusal.by][:12], refusal.retry_after)
-    return refusal
+    return Hit(bucket.name, ids, refusal)
 
 
-def record(db: Session, bucket: Bucket) -> None:
-    """Count one request in the bucket under both keys; the caller commits."""
-    for key in _keys().values():
-        db.add(RateLimitHit(bucket=bucket.name, key=key))
+def forgive(db: Session, counted: Hit) -> None:
+    """Take back the hit of a request that stored nothing and says nothing (a form with
+    mistakes, a tracking code that matched): a person's slips do not use up the limit.
+    Never for a refusal that tells something (a banned contact, the honeypot)."""
+    _take_back(db, counted.ids)
+
+
+def _take_back(db: Session, ids: tuple[int, ...]) -> None:
+    db.execute(delete(RateLimitHit).where(RateLimitHit.id.in_(ids)))
+    db.commit()
 
 
 def prune_hits(session: Session) -> int:
@@ -173,7 +202,7 @@ def normalise(kind: str, value: str) -> str:
 
 
 def contact_key(kind: str, value: str) -> str:
-    return _keyed(f"contact-{kind}", normalise(kind, value))
+    return keyed(f"contact-{kind}", normalise(kind, value))
 
 
 def hint(kind: str, value: str) -> str:
@@ -230,29 +259,3 @@ def bans_page(db: Session, after: int | None = None, size: int = 50) -> tuple[li
     more = len(rows) > size
     rows = rows[:size]
     return rows, (rows[-1].id if more else None)
-
-
-# -- tracking codes in a report's text --------------------------------------------------------
-
-_SYMBOL = "[" + "".join(sorted(set(TRACKING_ALPHABET))) + "]"
-_GROUP = _SYMBOL + "{4}"
-# Four groups of four, run together or parted by a dash or a space, as a resident would copy
-# or retype the code of the receipt. Lower case too: the tracking page takes it so.
-_PARTING = r"[-\u2010\u2011\u2013\u2014 ]?"  # a hyphen, a dash or a space, or nothing
-_CODE_IN_TEXT = re.compile(rf"(?<!\w)({_GROUP}(?:{_PARTING}{_GROUP}){{3}})(?!\w)", re.IGNORECASE)
-
-
-def tracking_code_in(text: str | None) -> str | None:
-    """The first thing in the text shaped like a tracking code, whether or not a case has it.
-
-    Any code-shaped string, not only existing codes: otherwise the report form would tell
-    whoever sends it whether a code exists, a way round the tracking lookups' limit. Groups
-    parted by spaces count only in capitals, as codes are printed: four short words of
-    unaccented Vietnamese ("dang ngay nhan phat") are no code.
-    """
-    for match in _CODE_IN_TEXT.finditer(text or ""):
-        found = match.group(1)
-        if " " in found and found != found.upper():
-            continue
-        return found
-    return None

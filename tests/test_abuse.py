@@ -9,16 +9,18 @@ import re
 from datetime import timedelta
 
 import pytest
+from flask import session as flask_session
 from sqlalchemy import func, select
 
-from portal import abuse, jobs
+from portal import abuse, jobs, receipts
 from portal.config import load_settings
-from portal.db import utcnow
+from portal.db import new_session, utcnow
 from portal.models import BannedContact, Case, RateLimitHit
 from portal.open311 import keys
 from tests.helpers import csrf_of
 from tests.test_admin import Staff
 from tests.test_citizen import CODE, ReportPage
+from tests.test_totp import meet_after_first_commit, run_together
 
 OTHER_ADDRESS = "203.0.113.9"
 
@@ -446,3 +448,153 @@ def test_a_tracking_code_in_a_reply_is_refused(app, english, factory, session):
     assert "Never share your tracking code" in text_of(response)
     session.expire_all()
     assert session.get(Case, case.id).status == "needs_info"
+
+
+def test_tracking_code_spellings_that_track_takes_are_refused_in_a_report(app, english, factory,
+                                                                          session):
+    # /track keeps only letters and digits, so each of these finds the case...
+    case, code = factory.report()
+    session.commit()
+    for written in spellings(code).values():
+        assert look_up(app.test_client(), written).status_code == 303, written
+    # ...and so none may stand in a report's text. (A code of its own, with digits in it.)
+    for how, written in spellings(MIXED).items():
+        response = file_report(english, factory,
+                               description=f"Tôi đã gửi rồi, mã là {written} mà chưa ai trả lời.")
+        assert response.status_code == 400, how
+        assert f"Remove “{written}”" in text_of(response), how
+    assert count(session, Case) == 1
+
+
+MIXED = "K7XQ-M2PA-9RTZ-H3VD"
+
+
+def spellings(code: str) -> dict[str, str]:
+    raw = code.replace("-", "")
+    groups = [raw[i:i + 4] for i in range(0, len(raw), 4)]
+    return {"dots": ".".join(groups), "underscores": "_".join(groups),
+            "slashes": "/".join(groups), "lower case, spaced": " ".join(groups).lower(),
+            "en dashes": "\u2013".join(groups), "spaced dashes": " - ".join(groups).lower(),
+            "lower case, dots": ".".join(groups).lower()}
+
+
+@pytest.mark.parametrize(("text", "found"), [
+    ("Toi da den dang ngay nhan phat ma chua co ket qua.", None),  # four short words
+    ("Bien nhan so 2345 6789 2345 6789 cua ngan hang.", None),  # digits alone: a bank card
+    ("Den ngay nhan phat 2345 van chua xong.", None),  # words and a number
+    ("ban dang ngay nhan k7xq m2pa 9rtz h3vd", "k7xq m2pa 9rtz h3vd"),  # the code, not a word
+    ("DANG NGAY NHAN PHAT", "DANG NGAY NHAN PHAT"),  # in capitals, as codes are printed
+    ("mã abcd-efgh-jkmn-pqrs.", "abcd-efgh-jkmn-pqrs"),
+    ("xabcd-efgh-jkmn-pqrs", None),  # seventeen symbols: /track would not take it either
+])
+def test_what_counts_as_a_tracking_code_in_a_text(text, found):
+    assert receipts.tracking_code_in(text) == found
+
+
+# -- counting before looking --------------------------------------------------------------------
+
+
+def browser_request(app, address: str = "198.51.100.30", session_id: str = "one-browser"):
+    """A request from one browser (one session id) at one address, as a context to run in."""
+    context = app.test_request_context(environ_base={"REMOTE_ADDR": address})
+
+    class Request:
+        def __enter__(self):
+            context.__enter__()
+            flask_session[abuse.SESSION_ID] = session_id
+            return self
+
+        def __exit__(self, *exc):
+            return context.__exit__(*exc)
+
+    return Request()
+
+
+def test_a_hit_is_counted_before_the_limit_is_looked_at(app, session):
+    app.config.update(REPORT_LIMIT_PER_SESSION=1, REPORT_LIMIT_PER_CLIENT=100)
+    with app.app_context():
+        first, second = new_session(), new_session()
+    try:
+        with browser_request(app):
+            a = abuse.hit(first, abuse.REPORT)
+        with browser_request(app):
+            b = abuse.hit(second, abuse.REPORT)
+        assert a.limited is None
+        assert b.limited is not None and b.limited.by == "session"
+        assert 3590 <= b.limited.retry_after <= 3600
+        assert count(session, RateLimitHit) == 2  # A's, under both keys; B's taken back
+        with browser_request(app):
+            abuse.forgive(first, a)  # A stored nothing after all
+            assert abuse.hit(second, abuse.REPORT).limited is None
+    finally:
+        first.close()
+        second.close()
+
+
+def test_two_requests_interleaved_cannot_both_pass_the_limit(app, session):
+    """The race of count-then-record: A and B both look, both see room, both go on. Here each
+    one's hit is committed before it looks; forced into the worst order (A counted, B counted,
+    A looks, B looks), the first to look sees the other and is refused. (It then takes its hit
+    back, so the second may find room: never both.)"""
+    app.config.update(REPORT_LIMIT_PER_SESSION=1, REPORT_LIMIT_PER_CLIENT=100)
+    with app.app_context():
+        first, second = new_session(), new_session()
+    meet_after_first_commit(first, second)
+
+    def request(db):
+        def run():
+            with browser_request(app):
+                return abuse.hit(db, abuse.REPORT)
+        return run
+
+    try:
+        results = run_together(request(first), request(second))
+    finally:
+        first.close()
+        second.close()
+    passed = [r for r in results if r.limited is None]
+    assert len(passed) <= 1
+    # What stays counted is what passed: a refused request's hit is taken back.
+    assert count(session, RateLimitHit) == 2 * len(passed)
+
+
+def test_a_stored_report_is_counted_once(app, english, factory, session):
+    page = ReportPage(english, factory)
+    assert page.send(reporter_email=None, reporter_phone=None).status_code == 303
+    again = page.send(reporter_email=None, reporter_phone=None)  # the same form, sent twice
+    assert again.status_code == 200 and CODE.search(again.get_data(as_text=True))
+    assert count(session, Case) == 1
+    assert count(session, RateLimitHit) == 2  # one hit, under the session's and client's keys
+
+
+def test_addresses_of_one_ipv6_64_are_one_client(app, factory, session):
+    app.config.update(REPORT_LIMIT_PER_SESSION=5, REPORT_LIMIT_PER_CLIENT=1)
+    assert file_report(from_address(app.test_client(), "2001:db8:5:6::1"), factory).status_code == 303
+    assert file_report(from_address(app.test_client(), "2001:db8:5:6:9::2"),
+                       factory).status_code == 429
+    assert file_report(from_address(app.test_client(), "2001:db8:5:7::1"), factory).status_code == 303
+
+
+# -- the ban list is not asked when nothing is counted ------------------------------------------
+
+
+@pytest.mark.parametrize("broken", ["submission_token", "csrf_token"])
+def test_a_form_that_is_not_counted_does_not_tell_whether_a_contact_is_banned(
+        app, english, factory, session, bans, caplog, broken):
+    """A report whose form token has expired (or whose CSRF token fails) is not counted toward
+    the limit: if it still said "this email cannot be used", contacts could be tried for free."""
+    bans("spammer@example.org")
+    caplog.set_level(logging.INFO)
+    for _ in range(3):
+        page = ReportPage(english, factory)
+        response = page.send(reporter_email="spammer@example.org", **{broken: "x" * 32})
+        assert response.status_code == 400
+        body = text_of(response)
+        assert "This form has expired" in body and "spammer@example.org" in body  # kept
+        assert "cannot be used for a report" not in body
+    assert "on the ban list" not in "\n".join(r.getMessage() for r in caplog.records)
+    assert count(session, RateLimitHit) == 0
+    # Sent properly, the ban answers, and the attempt counts.
+    response = file_report(english, factory, reporter_email="spammer@example.org")
+    assert "This email address cannot be used for a report." in text_of(response)
+    assert count(session, RateLimitHit) == 2

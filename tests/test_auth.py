@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from portal import keyed
 from portal.auth import service
 from portal.auth.views import LAST_SEEN
 from portal.models import SignInFailure
@@ -177,3 +178,47 @@ def test_an_inactive_account_gets_the_same_answer_as_an_unknown_one(auth, modera
     response = auth.login(moderator.email, PASSWORD)
     assert response.status_code == 400
     assert 'id="password-error"' in response.get_data(as_text=True)
+
+
+# -- what counts as one client ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("address", "client"), [
+    ("198.51.100.7", "198.51.100.7"),
+    ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+    ("2001:DB8:1:2::1", "2001:db8:1:2::/64"),
+    ("::ffff:198.51.100.7", "198.51.100.7"),  # an IPv4 client seen through an IPv6 socket
+    ("fe80::1%eth0", "fe80::/64"),
+    ("", "unknown"),
+    (None, "unknown"),
+    ("not an address", "not an address"),
+])
+def test_a_client_is_an_ipv4_address_or_an_ipv6_64(address, client):
+    assert keyed.client_address(address) == client
+
+
+def test_ipv4_neighbours_are_two_clients_and_one_ipv6_64_is_one(app):
+    def key(address: str) -> str:
+        with app.test_request_context(environ_base={"REMOTE_ADDR": address}):
+            return keyed.client_key()
+
+    assert key("198.51.100.7") != key("198.51.100.8")
+    assert key("2001:db8:1:2::1") == key("2001:db8:1:2:ffff:ffff:ffff:fffe")
+    assert key("2001:db8:1:2::1") != key("2001:db8:1:3::1")
+    assert key("::ffff:198.51.100.7") == key("198.51.100.7")
+    assert all(len(key(a)) == 64 and a not in key(a) for a in ("198.51.100.7", "2001:db8::1"))
+
+
+def test_new_ipv6_addresses_in_one_64_do_not_escape_the_throttle(app, moderator):
+    def attempt(address: str, password: str) -> int:
+        client = AuthActions(app.test_client())
+        client.client.environ_base["REMOTE_ADDR"] = address
+        html = client.client.get("/login").get_data(as_text=True)
+        return client.client.post("/login", data={
+            "csrf_token": csrf_of(html), "email": moderator.email, "password": password}).status_code
+
+    # One device, a fresh address of its /64 for every try.
+    for i in range(service.PAIR_LIMIT):
+        assert attempt(f"2001:db8:1:2::{i + 1:x}", "wrong password here") == 400
+    assert attempt("2001:db8:1:2:abcd::99", PASSWORD) == 429
+    assert attempt("2001:db8:1:3::1", PASSWORD) == 303  # another subscriber's network

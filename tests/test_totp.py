@@ -6,16 +6,18 @@ from __future__ import annotations
 import html
 import logging
 import re
+import threading
 import time
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
+from portal import keyed
 from portal.auth import service, totp
-from portal.auth.views import PENDING
-from portal.db import utcnow
-from portal.models import RecoveryCode, SignInFailure
+from portal.auth.views import PENDING, SETUP
+from portal.db import new_session, utcnow
+from portal.models import RecoveryCode, SignInFailure, User
 from tests.factories import PASSWORD, TOTP_SECRET
 from tests.helpers import AuthActions, csrf_of
 
@@ -146,30 +148,193 @@ def test_a_code_works_only_once(app, auth, client, supervisor, session):
     assert thief.give_code(earlier).status_code == 400
 
 
-def test_a_wrong_code_is_refused_and_counts_toward_the_throttle(auth, client, supervisor, session):
+def test_a_wrong_code_is_refused_and_counts_toward_the_throttle(app, auth, client, supervisor,
+                                                                 session):
     password_step(auth, supervisor.email)
     response = auth.give_code(wrong_code(TOTP_SECRET))
     assert response.status_code == 400
     assert client.get("/moderation/").status_code == 302
     assert failures(session) == 1
+    # Counted as a wrong code, not as a wrong password: under the account's code key.
     keys = session.execute(select(SignInFailure.account_key, SignInFailure.client_key)).one()
-    assert keys == (service_keys(auth.client.application, supervisor.email))
+    assert keys == code_keys(app, supervisor)
 
-    # Typing the password again does not wipe the count: the code step stays throttled.
-    for _ in range(service.PAIR_LIMIT - 2):
-        auth.give_code(wrong_code(TOTP_SECRET))
-    password_step(auth, supervisor.email)
+    # Typing the password again does not wipe the count: the code step stays throttled here.
     auth.give_code(wrong_code(TOTP_SECRET))
+    assert auth.give_code(wrong_code(TOTP_SECRET)).status_code == 303  # the third: start over
+    for _ in range(service.PAIR_LIMIT - 3):
+        password_step(auth, supervisor.email)
+        assert auth.give_code(wrong_code(TOTP_SECRET)).status_code == 400
     assert failures(session) == service.PAIR_LIMIT
+    password_step(auth, supervisor.email)
     right = auth.give_code(auth.code_for(supervisor.email))
     assert right.status_code == 429
     assert client.get("/moderation/").status_code == 302
-    assert password_step(auth, supervisor.email).status_code == 429
+    # Wrong codes are not wrong passwords: the password step still answers, from here too.
+    assert password_step(auth, supervisor.email).headers["Location"] == "/login/code"
+    # And the owner, elsewhere, signs in.
+    elsewhere = AuthActions(from_address(app.test_client(), "198.51.100.40"))
+    password_step(elsewhere, supervisor.email)
+    assert elsewhere.give_code(auth.code_for(supervisor.email)).status_code == 303
 
 
 def service_keys(app, email: str) -> tuple[str, str]:
     with app.test_request_context(environ_base={"REMOTE_ADDR": "127.0.0.1"}):
-        return service.account_key(email), service.client_key()
+        return service.account_key(email), keyed.client_key()
+
+
+def code_keys(app, user, address: str = "127.0.0.1") -> tuple[str, str]:
+    with app.test_request_context(environ_base={"REMOTE_ADDR": address}):
+        return service.code_key(user), keyed.client_key()
+
+
+def from_address(client, address: str):
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def age_failures(session, by: timedelta) -> None:
+    for failure in session.scalars(select(SignInFailure)):
+        failure.created_at -= by
+    session.commit()
+
+
+def test_three_wrong_codes_void_the_waiting_sign_in(auth, client, supervisor, session):
+    client.get("/lang/en")
+    password_step(auth, supervisor.email)
+    with client.session_transaction() as stored:
+        waiting = dict(stored[PENDING])
+    for _ in range(service.PENDING_WRONG_LIMIT - 1):
+        assert auth.give_code(wrong_code(TOTP_SECRET)).status_code == 400
+    third = auth.give_code(wrong_code(TOTP_SECRET))
+    assert third.status_code == 303 and third.headers["Location"].startswith("/login")
+    assert "Too many wrong codes. Please sign in again" in html.unescape(
+        client.get("/login").get_data(as_text=True))
+    with client.session_transaction() as stored:
+        assert PENDING not in stored
+    assert client.get("/login/code").status_code == 303
+
+    # The browser sending its old cookie back does not bring the sign-in back: the count is
+    # the server's, and even the right code starts over.
+    with client.session_transaction() as stored:
+        stored[PENDING] = waiting
+    replayed = auth.give_code(auth.code_for(supervisor.email))
+    assert replayed.status_code == 303 and replayed.headers["Location"].startswith("/login")
+    assert client.get("/moderation/").status_code == 302
+    session.refresh(supervisor)
+    assert supervisor.totp_last_step is None  # the right code was not even looked at
+
+    # The password again, and the right code: signed in.
+    password_step(auth, supervisor.email)
+    assert auth.give_code(auth.code_for(supervisor.email)).status_code == 303
+    assert client.get("/moderation/").status_code == 200
+
+
+def test_wrong_codes_from_anywhere_stop_app_codes_for_the_account(app, auth, supervisor, session):
+    with app.app_context():
+        recovery = totp.new_recovery_codes(session, supervisor)
+    session.commit()
+    # A stolen password, and a new address for every guess.
+    for i in range(service.CODE_LIMIT):
+        thief = AuthActions(from_address(app.test_client(), f"198.51.100.{10 + i}"))
+        assert password_step(thief, supervisor.email).headers["Location"] == "/login/code"
+        assert thief.give_code(wrong_code(TOTP_SECRET)).status_code == 400
+    assert failures(session) == service.CODE_LIMIT
+
+    # From a new address, the password step still answers: the owner is not kept out of it.
+    owner = AuthActions(from_address(app.test_client(), "203.0.113.50"))
+    owner.client.get("/lang/en")
+    assert password_step(owner, supervisor.email).headers["Location"] == "/login/code"
+    # But no code from the app is taken now, not even the right one.
+    refused = owner.give_code(auth.code_for(supervisor.email))
+    assert refused.status_code == 429
+    message = html.unescape(refused.get_data(as_text=True))
+    assert "codes from the app are not taken for now" in message
+    assert "recovery codes" in message
+    assert owner.client.get("/moderation/").status_code == 302
+    session.refresh(supervisor)
+    assert supervisor.totp_last_step is None
+    assert failures(session) == service.CODE_LIMIT  # refused unchecked: not counted
+
+    # A recovery code, which cannot be guessed in a few tries, still lets the owner in.
+    assert owner.give_code(recovery[0]).status_code == 303
+    assert owner.client.get("/moderation/").status_code == 200
+
+    # Once the window has passed, app codes are taken again.
+    age_failures(session, service.WINDOW + timedelta(minutes=1))
+    later = AuthActions(from_address(app.test_client(), "203.0.113.51"))
+    password_step(later, supervisor.email)
+    assert later.give_code(auth.code_for(supervisor.email)).status_code == 303
+
+
+def run_together(*calls):
+    """Each call in a thread of its own, all started at the same moment; their results."""
+    start = threading.Barrier(len(calls), timeout=10)
+    results: list = [None] * len(calls)
+    errors: list[BaseException] = []
+
+    def run(index, call):
+        try:
+            start.wait()
+            results[index] = call()
+        except BaseException as error:  # noqa: BLE001 - raised again in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads), "a thread hangs"
+    if errors:
+        raise errors[0]
+    return results
+
+
+def meet_after_first_commit(*sessions) -> None:
+    """Each session, once it has committed for the first time, waits for all the others to have
+    done so too: the worst interleaving for a limit that is counted, forced."""
+    barrier = threading.Barrier(len(sessions), timeout=10)
+    for db in sessions:
+        def wait(_db, done=[]):  # noqa: B006 - one flag per session, on purpose
+            if not done:
+                done.append(True)
+                barrier.wait()
+        event.listen(db, "after_commit", wait)
+
+
+def in_request(app, address: str, call):
+    def run():
+        with app.test_request_context(environ_base={"REMOTE_ADDR": address}):
+            return call()
+    return run
+
+
+def test_code_guesses_sent_at_once_are_held_to_the_limit(app, supervisor, session):
+    """Each attempt is counted, and committed, before its code is checked: of two guesses sent
+    at once with one try left under the cap, never both get checked."""
+    with app.app_context():
+        for _ in range(service.CODE_LIMIT - 1):
+            session.add(SignInFailure(account_key=service.code_key(supervisor),
+                                      client_key="f" * 64))
+        session.commit()
+        first, second = new_session(), new_session()
+    try:
+        user_a, user_b = first.get(User, supervisor.id), second.get(User, supervisor.id)
+        meet_after_first_commit(first, second)
+        results = run_together(
+            in_request(app, "198.51.100.61", lambda: service.check_code(
+                first, user_a, wrong_code(TOTP_SECRET))),
+            in_request(app, "198.51.100.62", lambda: service.check_code(
+                second, user_b, wrong_code(TOTP_SECRET))))
+    finally:
+        first.close()
+        second.close()
+    # Both were counted before either looked: the first to look saw the cap passed and was
+    # refused unchecked (and taken back, so the second may have found one try left).
+    assert not any(r.ok for r in results)
+    assert sum(not r.locked for r in results) <= 1
+    assert failures(session) <= service.CODE_LIMIT
 
 
 def test_a_right_code_clears_the_failures_of_this_client(auth, supervisor, session):
@@ -383,6 +548,154 @@ def test_moving_to_a_new_phone_asks_for_a_new_set_up(auth, client, supervisor, s
     key, _ = enrol(client)
     assert key != TOTP_SECRET
     assert client.get("/moderation/").status_code == 200
+
+
+# -- one set-up, one browser -----------------------------------------------------------------
+
+def shown_key(client) -> tuple[bytes, str]:
+    body = client.get("/account/two-factor").get_data(as_text=True)
+    return totp.from_base32(SECRET_SHOWN.search(body).group(1)), body
+
+
+def test_two_browsers_setting_up_get_different_keys_and_only_the_confirmed_one_works(
+        app, auth, client, factory, session):
+    user = factory.user("supervisor", "MTTQ-HN", email="new.supervisor@example.org",
+                        two_factor=False)
+    session.commit()
+    # The owner signs in; so does someone who has only the password.
+    assert auth.login(user.email, PASSWORD).headers["Location"] == "/account/two-factor"
+    thief = AuthActions(app.test_client())
+    assert thief.login(user.email, PASSWORD).headers["Location"] == "/account/two-factor"
+    owners_key, owners_page = shown_key(client)
+    thiefs_key, _ = shown_key(thief.client)
+    assert owners_key != thiefs_key
+    assert shown_key(client)[0] == owners_key  # a reload keeps this browser's key
+    # Nothing is written to the account before a right first code.
+    session.refresh(user)
+    assert user.totp_secret is None and user.totp_confirmed_at is None
+
+    response = client.post("/account/two-factor", data={
+        "csrf_token": csrf_of(owners_page), "code": totp.code_at(owners_key, time.time())})
+    assert response.status_code == 200 and RECOVERY_SHOWN.search(response.get_data(as_text=True))
+    session.refresh(user)
+    assert totp.unseal(user.totp_secret, user.id, service_secret(auth)) == owners_key
+    with client.session_transaction() as stored:
+        assert SETUP not in stored
+
+    # The other browser's set-up ended with its session; its key opens nothing.
+    assert thief.client.get("/account/two-factor").status_code == 302
+    password_step(thief, user.email)
+    refused = thief.give_code(totp.code_at(thiefs_key, time.time()))
+    assert refused.status_code == 400
+    assert thief.client.get("/moderation/").status_code == 302
+
+
+def test_the_key_being_set_up_is_sealed_in_the_session(app, auth, client, factory, moderator,
+                                                       session):
+    auth.login(moderator.email, PASSWORD)
+    key, _ = shown_key(client)
+    with client.session_transaction() as stored:
+        held = stored[SETUP]
+        everything = repr(dict(stored))
+    for spelling in (totp.to_base32(key), totp.to_base32(key).lower(), key.hex()):
+        assert spelling not in everything
+    secret_key = service_secret(auth)
+    assert totp.unseal_setup(held, moderator, secret_key) == key
+    # It opens for this user and these sessions only: not as another's, nor as a stored secret.
+    other = factory.user("moderator", "MTTQ-HN", email="other.moderator@example.org")
+    session.commit()
+    assert totp.unseal_setup(held, other, secret_key) is None
+    assert totp.unseal(held, moderator.id, secret_key) is None
+    service.end_sessions(moderator)
+    assert totp.unseal_setup(held, moderator, secret_key) is None
+
+
+def test_two_set_ups_confirmed_at_once_leave_exactly_one_key(app, factory, session):
+    user = factory.user("supervisor", "MTTQ-HN", email="new.supervisor@example.org",
+                        two_factor=False)
+    session.commit()
+    keys = [totp.new_secret(), totp.new_secret()]
+    with app.app_context():
+        sessions = [new_session(), new_session()]
+    try:
+        users = [db.get(User, user.id) for db in sessions]
+
+        def confirm(i):
+            def run():
+                with app.app_context():
+                    done = totp.confirm(sessions[i], users[i], keys[i],
+                                        totp.code_at(keys[i], time.time()))
+                    sessions[i].commit()
+                    return done
+            return run
+
+        results = run_together(confirm(0), confirm(1))
+    finally:
+        for db in sessions:
+            db.close()
+    assert sorted(results) == [False, True]
+    winner = keys[results.index(True)]
+    session.refresh(user)
+    with app.app_context():
+        assert totp.unseal(user.totp_secret, user.id) == winner
+        loser = keys[results.index(False)]
+        assert not totp.verify(session, user, totp.code_at(loser, time.time()))
+
+
+# -- replays at the same moment ------------------------------------------------------------------
+
+def two_sessions_of(app, user) -> tuple[list, list]:
+    with app.app_context():
+        sessions = [new_session(), new_session()]
+    # Both read the user before either tries: neither can know of the other's claim.
+    return sessions, [db.get(User, user.id) for db in sessions]
+
+
+def test_one_app_code_sent_twice_at_once_works_once(app, supervisor, session):
+    sessions, users = two_sessions_of(app, supervisor)
+    code = totp.code_at(TOTP_SECRET, time.time())
+
+    def attempt(i):
+        def run():
+            with app.app_context():
+                ok = totp.verify(sessions[i], users[i], code)
+                sessions[i].commit()
+                return ok
+        return run
+
+    try:
+        assert all(u.totp_last_step is None for u in users)
+        results = run_together(attempt(0), attempt(1))
+    finally:
+        for db in sessions:
+            db.close()
+    assert sorted(results) == [False, True]
+    session.refresh(supervisor)
+    assert supervisor.totp_last_step is not None
+
+
+def test_one_recovery_code_sent_twice_at_once_works_once(app, supervisor, session):
+    with app.app_context():
+        code = totp.new_recovery_codes(session, supervisor)[0]
+    session.commit()
+    sessions, users = two_sessions_of(app, supervisor)
+
+    def attempt(i):
+        def run():
+            with app.app_context():
+                ok = totp.use_recovery_code(sessions[i], users[i], code)
+                sessions[i].commit()
+                return ok
+        return run
+
+    try:
+        results = run_together(attempt(0), attempt(1))
+    finally:
+        for db in sessions:
+            db.close()
+    assert sorted(results) == [False, True]
+    assert session.scalar(select(func.count()).select_from(RecoveryCode)
+                          .where(RecoveryCode.used_at.is_not(None))) == 1
 
 
 # -- the administrator's reset -----------------------------------------------------------------

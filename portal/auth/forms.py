@@ -47,26 +47,31 @@ class ActivationForm(FlaskForm):
         EqualTo("new", message=_l("The two passwords differ."))])
 
 
+def code_field(label) -> StringField:
+    """A code from the authenticator app or a recovery code: the one field every code form has.
+
+    Loose on purpose (spaces, dashes, either kind of code): `portal.auth.totp` reads it.
+    """
+    return StringField(label, filters=[clean_text], validators=[
+        DataRequired(_l("Enter the code.")), Length(max=64, message=_l("This code is wrong."))])
+
+
 class CodeForm(FlaskForm):
     """A code from the authenticator app, or one of the recovery codes."""
 
-    code = StringField(_l("Code"), filters=[clean_text], validators=[
-        DataRequired(_l("Enter the code.")), Length(max=64, message=_l("This code is wrong."))])
+    code = code_field(_l("Code"))
 
 
 class AppCodeForm(FlaskForm):
     """The first code from the app, which confirms it was set up with the right key."""
 
-    code = StringField(_l("The 6-digit code from the app"), filters=[clean_text], validators=[
-        DataRequired(_l("Enter the code.")), Length(max=64, message=_l("This code is wrong."))])
+    code = code_field(_l("The 6-digit code from the app"))
 
 
 class ManageForm(FlaskForm):
     """A current code, then one of the changes it allows."""
 
-    code = StringField(_l("A current code from the app, or a recovery code"), filters=[clean_text],
-                       validators=[DataRequired(_l("Enter the code.")),
-                                   Length(max=64, message=_l("This code is wrong."))])
+    code = code_field(_l("A current code from the app, or a recovery code"))
     new_codes = SubmitField(_l("Make new recovery codes"))
     replace = SubmitField(_l("Move to a new phone or app"))
     turn_off = SubmitField(_l("Turn the second step off"))

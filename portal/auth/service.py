@@ -4,23 +4,36 @@ Failed attempts are counted under keyed hashes of the account and of the client,
 email address or IP address is stored. An attacker who hammers one account from one
 client is stopped there; the account's owner, signing in from a clean client, is not.
 
-With a second factor (portal.auth.totp) the password alone signs nobody in: a wrong code
-counts as a failure under the same keys, and the failures are forgotten only once the code
-is right, so a stolen password does not open a way to try codes without end.
+With a second factor (portal.auth.totp) the password alone signs nobody in. Wrong codes are
+counted apart from wrong passwords, under a key of their own for the account (`code_key`):
+
+- from one client, like passwords: PAIR_LIMIT for the account, CLIENT_LIMIT for all;
+- from anywhere: after CODE_LIMIT wrong codes in the window, codes from the app are refused
+  for the account, whatever the client, until the window has passed. Whoever holds a stolen
+  password and changes address at every try gets CODE_LIMIT guesses per window, not more;
+- in one sign-in: after PENDING_WRONG_LIMIT wrong codes the password must be given again.
+
+The trade-off of the account-wide cap: whoever knows the password can keep the owner's app
+codes refused for as long as they keep failing. So the cap never touches the password step
+(wrong codes are not password failures), and a recovery code (about 50 bits, not guessable
+in CODE_LIMIT tries) is still accepted: the owner signs in with one, and changes the password,
+which ends every waiting sign-in of the attacker. The cap is logged, as a sign of a stolen
+password.
+
+Every code attempt is counted before the code is checked and forgotten afterwards only when
+it was right or refused unchecked, so parallel requests cannot all slip under a limit.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2.exceptions import VerificationError
-from flask import current_app, request
 from flask_login import login_user
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -29,6 +42,7 @@ from portal.accounts import MAX_PASSWORD_LENGTH, check_password, hash_password, 
 from portal.auth import totp
 from portal.db import utcnow
 from portal.extensions import login_manager
+from portal.keyed import client_key, keyed
 from portal.models import SignInFailure, User
 
 log = logging.getLogger(__name__)
@@ -37,27 +51,25 @@ WINDOW = timedelta(minutes=15)
 PAIR_LIMIT = 5  # one account from one client
 CLIENT_LIMIT = 20  # any accounts from one client
 ACCOUNT_LIMIT = 50  # one account from anywhere: then only clients that already failed on it wait
+CODE_LIMIT = 10  # wrong second-factor codes for one account from anywhere: then app codes wait
+PENDING_WRONG_LIMIT = 3  # wrong codes in one sign-in: then the password again
 IDLE_TIMEOUT = timedelta(minutes=30)
 # Verifying against this when the account does not exist makes both failures take as long.
 _DUMMY_HASH = password_hasher.hash(secrets.token_urlsafe(16))
 
 
-def _keyed(kind: str, value: str) -> str:
-    key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
-
-
 def account_key(email: str) -> str:
-    return _keyed("account", email.strip().lower())
+    return keyed("account", email.strip().lower())
 
 
-def client_key() -> str:
-    return _keyed("client", request.remote_addr or "unknown")
+def code_key(user: User) -> str:
+    """The key wrong second-factor codes of the user are counted under (not their password's)."""
+    return keyed("code", str(user.id))
 
 
 def pending_mark(user: User) -> str:
     """Binds a sign-in waiting for its code to the user's sessions: ending them voids it too."""
-    return _keyed("pending", f"{user.id}:{user.session_token}")[:32]
+    return keyed("pending", f"{user.id}:{user.session_token}")[:32]
 
 
 @dataclass(frozen=True)
@@ -114,14 +126,20 @@ def authenticate(session: Session, email: str, password: str) -> SignIn:
 
 def _count_failure(session: Session, account: str, client: str) -> None:
     session.add(SignInFailure(account_key=account, client_key=client))
+    _prune(session, account)
+
+
+def _prune(session: Session, account: str) -> None:
     session.execute(delete(SignInFailure).where(SignInFailure.account_key == account,
                                                 SignInFailure.created_at < utcnow() - WINDOW))
     session.commit()
 
 
 def _succeeded(session: Session, user: User, client: str) -> None:
-    session.execute(delete(SignInFailure).where(SignInFailure.account_key == account_key(user.email),
-                                                SignInFailure.client_key == client))
+    # This client's wrong passwords and wrong codes are forgotten; others' still count.
+    session.execute(delete(SignInFailure).where(
+        SignInFailure.account_key.in_([account_key(user.email), code_key(user)]),
+        SignInFailure.client_key == client))
     user.last_sign_in_at = utcnow()
     session.commit()
 
@@ -129,35 +147,76 @@ def _succeeded(session: Session, user: User, client: str) -> None:
 @dataclass(frozen=True)
 class CodeCheck:
     ok: bool
-    throttled: bool = False
+    throttled: bool = False  # this client failed too often
+    # The account had too many wrong codes from anywhere: app codes wait, recovery codes work.
+    locked: bool = False
     recovery: bool = False  # a recovery code was spent
+    # Too many wrong codes in this sign-in: it is void, the password must be given again.
+    start_over: bool = False
 
 
-def check_code(session: Session, user: User, code: str, during: str = "staff sign-in") -> CodeCheck:
+def check_code(session: Session, user: User, code: str, during: str = "staff sign-in",
+               since: datetime | None = None) -> CodeCheck:
     """A code from the app or an unused recovery code; a wrong one counts toward the throttle.
 
-    `during` names the step in the log ("staff sign-in", "second-factor change").
+    `during` names the step in the log ("staff sign-in", "second-factor change"); `since`,
+    when the password of a waiting sign-in was given, makes PENDING_WRONG_LIMIT apply to it.
     """
-    account, client = account_key(user.email), client_key()
-    if is_throttled(session, account, client):
+    account, client = code_key(user), client_key()
+    # Counted first and committed, then every count includes it: of many attempts sent at
+    # once, no more get checked than the limits allow.
+    attempt = SignInFailure(account_key=account, client_key=client)
+    session.add(attempt)
+    session.commit()
+
+    def forget_attempt() -> None:
+        session.execute(delete(SignInFailure).where(SignInFailure.id == attempt.id))
+        session.commit()
+
+    if (_failures(session, SignInFailure.account_key == account,
+                  SignInFailure.client_key == client) > PAIR_LIMIT
+            or _failures(session, SignInFailure.client_key == client) > CLIENT_LIMIT):
+        forget_attempt()  # refused unchecked: nothing learnt, nothing more to count
         log.warning("%s refused at the code step: too many failures (user %s)", during, user.id)
         return CodeCheck(False, throttled=True)
-    if totp.verify(session, user, code):
-        session.commit()
+    if since is not None and _wrong_since(session, account, client, since) > PENDING_WRONG_LIMIT:
+        forget_attempt()
+        return CodeCheck(False, start_over=True)
+    locked = _failures(session, SignInFailure.account_key == account) > CODE_LIMIT
+    if locked and totp.is_app_code(code):
+        forget_attempt()
+        log.warning("%s refused at the code step: %d wrong codes for this account from anywhere"
+                    " in %d minutes; only recovery codes are taken (user %s)", during, CODE_LIMIT,
+                    WINDOW.seconds // 60, user.id)
+        return CodeCheck(False, locked=True)
+    if not locked and totp.verify(session, user, code):
+        forget_attempt()
         return CodeCheck(True)
     if totp.use_recovery_code(session, user, code):
-        session.commit()
+        forget_attempt()
         log.info("%s: recovery code used: user %s (%s left)", during, user.id,
                  totp.recovery_codes_left(session, user))
         return CodeCheck(True, recovery=True)
-    _count_failure(session, account, client)
+    _prune(session, account)
     log.warning("%s failed at the code step: wrong code (user %s)", during, user.id)
-    return CodeCheck(False)
+    start_over = (since is not None
+                  and _wrong_since(session, account, client, since) >= PENDING_WRONG_LIMIT)
+    return CodeCheck(False, locked=locked, start_over=start_over)
 
 
-def complete_sign_in(session: Session, user: User, code: str) -> CodeCheck:
-    """The second step: the user is signed in only when this is ok."""
-    result = check_code(session, user, code)
+def _wrong_since(session: Session, account: str, client: str, since: datetime) -> int:
+    return _failures(session, SignInFailure.account_key == account,
+                     SignInFailure.client_key == client, SignInFailure.created_at >= since)
+
+
+def complete_sign_in(session: Session, user: User, code: str,
+                     since: datetime | None = None) -> CodeCheck:
+    """The second step: the user is signed in only when this is ok.
+
+    `since` is when the password was given: after PENDING_WRONG_LIMIT wrong codes from this
+    client since then, the answer says to start over, whatever the browser sends back.
+    """
+    result = check_code(session, user, code, since=since)
     if result.ok:
         _succeeded(session, user, client_key())
         log.info("staff sign-in succeeded: user %s (second factor: %s)", user.id,
@@ -165,15 +224,16 @@ def complete_sign_in(session: Session, user: User, code: str) -> CodeCheck:
     return result
 
 
-def confirm_second_factor(session: Session, user: User, code: str) -> list[str] | None:
-    """The first code from the app turns the second factor on; returns the recovery codes.
+def confirm_second_factor(session: Session, user: User, key: bytes, code: str) -> list[str] | None:
+    """The first code from the app for `key`, the secret this browser set up, turns the second
+    factor on with it; returns the recovery codes.
 
-    Every other session of the user ends: whoever signed in with the password alone is out.
+    Every other session of the user ends: whoever signed in with the password alone is out,
+    and the set-ups of other browsers with it.
     """
-    if totp.is_enabled(user) or not totp.verify(session, user, code):
+    if totp.is_enabled(user) or not totp.confirm(session, user, key, code):
         log.warning("second factor not confirmed: wrong code (user %s)", user.id)
         return None
-    user.totp_confirmed_at = utcnow()
     codes = totp.new_recovery_codes(session, user)
     _renew_sessions(session, user)
     log.info("second factor set up: user %s", user.id)
@@ -188,9 +248,9 @@ def regenerate_recovery_codes(session: Session, user: User) -> list[str]:
 
 
 def restart_second_factor(session: Session, user: User) -> None:
-    """A new phone: the old secret and codes go; a new secret waits for its first code."""
+    """A new phone: the old secret and codes go, and other sessions end. The new secret is made
+    by the set-up page in this browser's session, and kept only once its first code is right."""
     totp.clear(session, user)
-    totp.pending_secret(user)
     _renew_sessions(session, user)
     log.info("second factor being replaced: user %s", user.id)
 

@@ -9,6 +9,11 @@ The secret is sealed with AES-GCM under a key derived from SECRET_KEY, bound to 
 id, so the database alone (a backup, a replica, a leaked dump) does not give it away.
 Recovery codes are kept as keyed hashes only; each one works once.
 
+A secret being set up is not stored at all: it is made fresh for each set-up and kept, sealed,
+in the signed session of the browser that started it (see `seal_setup`), and written to the
+user only by `confirm`, with the first right code. Whoever else holds the password sees
+another key in another browser, and no key of theirs ever becomes the user's.
+
 `python -m portal.auth.totp BASE32` prints the current code for a secret, as an app would:
 handy with the published demo secret in development.
 """
@@ -16,7 +21,6 @@ handy with the published demo secret in development.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import logging
 import secrets
@@ -30,6 +34,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.db import utcnow
+from portal.keyed import keyed
 from portal.models import RecoveryCode, User
 from portal.vocab import Role
 
@@ -128,30 +133,58 @@ def _seal_key(secret_key: str | None) -> bytes:
                 info=_SEAL_INFO).derive(secret_key.encode())
 
 
-def seal(key: bytes, user_id: int, secret_key: str | None = None) -> str:
-    """The secret encrypted for the users table; bound to the user, so it cannot be moved."""
+def _seal(key: bytes, context: str, secret_key: str | None) -> str:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     nonce = secrets.token_bytes(12)
-    sealed = AESGCM(_seal_key(secret_key)).encrypt(nonce, key, f"user:{user_id}".encode())
+    sealed = AESGCM(_seal_key(secret_key)).encrypt(nonce, key, context.encode())
     return f"{_SEAL_VERSION}:{base64.urlsafe_b64encode(nonce + sealed).decode('ascii')}"
 
 
-def unseal(sealed: str | None, user_id: int, secret_key: str | None = None) -> bytes | None:
-    """The secret, or None when there is none or it cannot be opened (SECRET_KEY changed)."""
+def _unseal(sealed: str | None, context: str, secret_key: str | None) -> bytes | None:
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    if not sealed:
+    if not sealed or not isinstance(sealed, str):
         return None
     version, _, body = sealed.partition(":")
     if version != _SEAL_VERSION:
         return None
     try:
         raw = base64.urlsafe_b64decode(body.encode("ascii"))
-        return AESGCM(_seal_key(secret_key)).decrypt(raw[:12], raw[12:], f"user:{user_id}".encode())
+        return AESGCM(_seal_key(secret_key)).decrypt(raw[:12], raw[12:], context.encode())
     except (InvalidTag, ValueError):
         return None
+
+
+def seal(key: bytes, user_id: int, secret_key: str | None = None) -> str:
+    """The secret encrypted for the users table; bound to the user, so it cannot be moved."""
+    return _seal(key, f"user:{user_id}", secret_key)
+
+
+def unseal(sealed: str | None, user_id: int, secret_key: str | None = None) -> bytes | None:
+    """The secret, or None when there is none or it cannot be opened (SECRET_KEY changed)."""
+    return _unseal(sealed, f"user:{user_id}", secret_key)
+
+
+def _setup_context(user: User) -> str:
+    # Bound to the user's current sessions too: ending them (a password change, a reset, a
+    # confirmed set-up elsewhere) voids every set-up still open.
+    return f"setup:{user.id}:{user.session_token}"
+
+
+def seal_setup(key: bytes, user: User, secret_key: str | None = None) -> str:
+    """A secret being set up, sealed for the signed session of the browser that set it up.
+
+    The session cookie is signed, not encrypted: sealed, it does not show the key to whoever
+    reads the cookie (a proxy's log, a shared computer), and it opens only for this user.
+    """
+    return _seal(key, _setup_context(user), secret_key)
+
+
+def unseal_setup(sealed: str | None, user: User, secret_key: str | None = None) -> bytes | None:
+    """The secret this browser is setting up, or None (none, another user's, sessions ended)."""
+    return _unseal(sealed, _setup_context(user), secret_key)
 
 
 # -- a user's second factor --------------------------------------------------------------------
@@ -167,19 +200,6 @@ def is_required(user: User) -> bool:
 def must_enrol(user: User) -> bool:
     """A supervisor or administrator who has not set up the second factor yet."""
     return is_required(user) and not is_enabled(user)
-
-
-def pending_secret(user: User, secret_key: str | None = None) -> bytes:
-    """The secret being set up: the one shown before (a reload keeps the QR code), or a new one."""
-    if user.totp_confirmed_at is None:
-        key = unseal(user.totp_secret, user.id, secret_key)
-        if key is not None:
-            return key
-    key = new_secret()
-    user.totp_secret = seal(key, user.id, secret_key)
-    user.totp_confirmed_at = None
-    user.totp_last_step = None
-    return key
 
 
 def enable(user: User, key: bytes, secret_key: str | None = None) -> None:
@@ -202,38 +222,76 @@ def _digits(code: str) -> str | None:
     return cleaned if len(cleaned) == DIGITS and cleaned.isascii() and cleaned.isdigit() else None
 
 
-def verify(session: Session, user: User, code: str, when: float | None = None) -> bool:
-    """True once for a right code: its time step is claimed, so it cannot be used again.
+def is_app_code(code: str) -> bool:
+    """Shaped like a code from the app (six digits), not like a recovery code."""
+    return _digits(code) is not None
 
-    The claim is one conditional UPDATE, so two requests carrying the same code at the same
-    moment cannot both succeed.
-    """
+
+def _matching_step(user: User, key: bytes, code: str, when: float | None) -> int | None:
+    """The time step for which `code` is right under `key` and not used yet, if any."""
     digits = _digits(code)
-    key = unseal(user.totp_secret, user.id)
-    if key is None and user.totp_secret:
-        log.error("the second-factor secret of user %s cannot be opened: was SECRET_KEY changed?"
-                  " `flask user reset-two-factor` lets them set it up again", user.id)
-    if digits is None or key is None:
-        return False
+    if digits is None:
+        return None
     now = step_at(time.time() if when is None else when)
     last = user.totp_last_step
     for step in range(now - DRIFT_STEPS, now + DRIFT_STEPS + 1):
         if last is not None and step <= last:
             continue
         if hmac.compare_digest(hotp(key, step), digits):
-            return _claim_step(session, user, step)
-    return False
+            return step
+    return None
+
+
+def _step_unused(step: int):
+    return (User.totp_last_step.is_(None)) | (User.totp_last_step < step)
+
+
+def verify(session: Session, user: User, code: str, when: float | None = None) -> bool:
+    """True once for a right code: its time step is claimed, so it cannot be used again.
+
+    The claim is one conditional UPDATE, so two requests carrying the same code at the same
+    moment cannot both succeed.
+    """
+    key = unseal(user.totp_secret, user.id)
+    if key is None and user.totp_secret:
+        log.error("the second-factor secret of user %s cannot be opened: was SECRET_KEY changed?"
+                  " `flask user reset-two-factor` lets them set it up again", user.id)
+    step = None if key is None else _matching_step(user, key, code, when)
+    return step is not None and _claim_step(session, user, step)
 
 
 def _claim_step(session: Session, user: User, step: int) -> bool:
     claimed = session.execute(
         update(User)
-        .where(User.id == user.id,
-               (User.totp_last_step.is_(None)) | (User.totp_last_step < step))
+        .where(User.id == user.id, _step_unused(step))
         .values(totp_last_step=step)
         .execution_options(synchronize_session=False))
     if claimed.rowcount != 1:
         return False
+    set_committed_value(user, "totp_last_step", step)
+    return True
+
+
+def confirm(session: Session, user: User, key: bytes, code: str, when: float | None = None) -> bool:
+    """Turns the second factor on with `key`, the one being set up, if `code` is right for it.
+
+    Only now is the secret written to the user, in one conditional UPDATE that also claims the
+    code's step: of two set-ups confirmed at the same moment (two browsers, two keys) exactly
+    one wins, and the other's key never becomes valid. The caller commits.
+    """
+    step = _matching_step(user, key, code, when)
+    if step is None:
+        return False
+    sealed, now = seal(key, user.id), utcnow()
+    done = session.execute(
+        update(User)
+        .where(User.id == user.id, User.totp_confirmed_at.is_(None), _step_unused(step))
+        .values(totp_secret=sealed, totp_confirmed_at=now, totp_last_step=step)
+        .execution_options(synchronize_session=False))
+    if done.rowcount != 1:
+        return False
+    set_committed_value(user, "totp_secret", sealed)
+    set_committed_value(user, "totp_confirmed_at", now)
     set_committed_value(user, "totp_last_step", step)
     return True
 
@@ -245,12 +303,7 @@ def normalise_recovery(code: str) -> str:
 
 
 def recovery_hash(user_id: int, code: str, secret_key: str | None = None) -> str:
-    if secret_key is None:
-        from flask import current_app
-
-        secret_key = current_app.config["SECRET_KEY"]
-    message = f"recovery:{user_id}:{normalise_recovery(code)}".encode()
-    return hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()
+    return keyed("recovery", f"{user_id}:{normalise_recovery(code)}", secret_key)
 
 
 def _new_recovery_code() -> str:

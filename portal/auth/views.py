@@ -34,6 +34,8 @@ LAST_SEEN = "staff_seen"
 # A sign-in whose password was right and which waits for the code: who, and until when.
 PENDING = "staff_pending"
 PENDING_FOR = timedelta(minutes=5)
+# The second-factor secret this browser is setting up, sealed (see `totp.seal_setup`).
+SETUP = "staff_totp_setup"
 # What a supervisor or administrator without a second factor may open: setting it up.
 OPEN_BEFORE_SET_UP = frozenset({"auth.two_factor", "auth.sign_out", "static", "switch_language"})
 
@@ -83,15 +85,16 @@ def sign_in_code():
     """The second step: a code from the app, or a recovery code, within five minutes."""
     db = get_session()
     target = request.args.get("next")
-    user = _pending_user(db)
-    if user is None:
+    pending = _pending_sign_in(db)
+    if pending is None:
         if session.pop(PENDING, None) is not None:
             flash(_("Your sign-in waited too long for the code. Please sign in again."))
         return redirect(url_for("auth.sign_in", next=target), 303)
+    user, since = pending
     form = CodeForm()
     status = 200
     if form.validate_on_submit():
-        result = service.complete_sign_in(db, user, form.code.data)
+        result = service.complete_sign_in(db, user, form.code.data, since=since)
         if result.ok:
             _start_session(user)
             if result.recovery:
@@ -101,16 +104,30 @@ def sign_in_code():
                                "%(num)d recovery codes are left.",
                                totp.recovery_codes_left(db, user)))
             return redirect(safe_next(target) if target else home_for(user), 303)
-        status = 429 if result.throttled else 400
-        form.code.errors.append(
-            _("Too many failed attempts from here. Wait 15 minutes and try again.")
-            if result.throttled else _("This code is wrong, or it was already used."))
+        if result.start_over:
+            session.pop(PENDING, None)
+            flash(_("Too many wrong codes. Please sign in again, starting with your password."))
+            return redirect(url_for("auth.sign_in", next=target), 303)
+        status = 429 if result.throttled or result.locked else 400
+        form.code.errors.append(_code_refused(result))
     elif form.errors:
         status = 400
     return render_template("auth/code.html", form=form), status
 
 
-def _pending_user(db) -> User | None:
+def _code_refused(result: service.CodeCheck) -> str:
+    if result.locked:
+        return _("Too many wrong codes were typed for this account in the last 15 minutes, so "
+                 "codes from the app are not taken for now. Type one of your recovery codes, or "
+                 "wait 15 minutes. If these codes were not yours, someone knows your password: "
+                 "change it.")
+    if result.throttled:
+        return _("Too many failed attempts from here. Wait 15 minutes and try again.")
+    return _("This code is wrong, or it was already used.")
+
+
+def _pending_sign_in(db) -> tuple[User, datetime] | None:
+    """The user whose password was given in this browser, and when; None if none or expired."""
     pending = session.get(PENDING)
     if not isinstance(pending, dict):
         return None
@@ -124,7 +141,9 @@ def _pending_user(db) -> User | None:
     user = db.get(User, user_id)
     if user is None or not user.active or not totp.is_enabled(user):
         return None
-    return user if hmac.compare_digest(service.pending_mark(user), mark) else None
+    if not hmac.compare_digest(service.pending_mark(user), mark):
+        return None
+    return user, until - PENDING_FOR
 
 
 def _fresh_session() -> None:
@@ -170,13 +189,14 @@ def two_factor():
     db = get_session()
     user = current_user._get_current_object()
     if totp.is_enabled(user):
+        session.pop(SETUP, None)
         return _two_factor_state(db, user, ManageForm())
-    key = totp.pending_secret(user)
-    db.commit()
+    key = _setup_secret(user)
     form = AppCodeForm()
     if form.validate_on_submit():
-        codes = service.confirm_second_factor(db, user, form.code.data)
+        codes = service.confirm_second_factor(db, user, key, form.code.data)
         if codes is not None:
+            session.pop(SETUP, None)
             session[LAST_SEEN] = utcnow().isoformat()
             return render_template("auth/recovery_codes.html", codes=codes, first=True,
                                    home=home_for(user))
@@ -188,6 +208,17 @@ def two_factor():
                            secret=totp.grouped(totp.to_base32(key)),
                            qr=Markup(totp.qr_svg(uri)),  # noqa: S704 - segno's SVG, made here
                            required=totp.is_required(user)), status
+
+
+def _setup_secret(user: User) -> bytes:
+    """The secret this browser is setting up: the one shown before (a reload keeps the QR
+    code), or a new one. Never another browser's: each set-up has its own, and nothing is
+    written to the user before the first right code (`service.confirm_second_factor`)."""
+    key = totp.unseal_setup(session.get(SETUP), user)
+    if key is None:
+        key = totp.new_secret()
+        session[SETUP] = totp.seal_setup(key, user)
+    return key
 
 
 def _two_factor_state(db, user, form: ManageForm, status: int = 200):
@@ -214,10 +245,8 @@ def two_factor_manage():
         return _two_factor_state(db, user, form, 400)
     result = service.check_code(db, user, form.code.data, during="second-factor change")
     if not result.ok:
-        form.code.errors.append(
-            _("Too many failed attempts from here. Wait 15 minutes and try again.")
-            if result.throttled else _("This code is wrong, or it was already used."))
-        return _two_factor_state(db, user, form, 429 if result.throttled else 400)
+        form.code.errors.append(_code_refused(result))
+        return _two_factor_state(db, user, form, 429 if result.throttled or result.locked else 400)
     session[LAST_SEEN] = utcnow().isoformat()
     if action == "new_codes":
         codes = service.regenerate_recovery_codes(db, user)

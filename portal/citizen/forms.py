@@ -32,7 +32,7 @@ from portal.accounts import EMAIL_PATTERN
 from portal.db import get_session
 from portal.deadlines import today
 from portal.models import Agency
-from portal.receipts import looks_like_tracking_code
+from portal.receipts import looks_like_tracking_code, tracking_code_in
 from portal.vocab import CONDUCT_LABELS, REPORTER_KIND_LABELS, SECTOR_LABELS, ReporterKind
 
 # C0 control characters other than tab and newline: PostgreSQL refuses NUL, and none belong in a report.
@@ -72,9 +72,9 @@ def no_tracking_code(_form, field):
     """A tracking code in a report's text would let whoever reads it follow and answer the case.
 
     Any code-shaped string is refused, not only the codes of existing cases: the form must not
-    tell anyone whether a code exists (see `portal.abuse.tracking_code_in`).
+    tell anyone whether a code exists (see `portal.receipts.tracking_code_in`).
     """
-    found = abuse.tracking_code_in(field.data)
+    found = tracking_code_in(field.data)
     if found:
         raise ValidationError(_l(
             "Remove “%(code)s”: it looks like a tracking code. Never share your tracking code, "
@@ -145,6 +145,9 @@ class ReportForm(FlaskForm):
 
     # Set when a contact given is on the ban list: the view counts the attempt as abuse.
     banned_contact: bool = False
+    # Cleared by the view when this request is not counted toward the rate limit: the ban
+    # list must then not be asked, or it could be probed for free.
+    check_bans: bool = True
 
     def validate_agency_id(self, field):
         agency = get_session().get(Agency, field.data) if field.data else None
@@ -177,7 +180,7 @@ class ReportForm(FlaskForm):
             raise ValidationError(_l("Choose a commune or ward from the list."))
 
     def _check_ban(self, field, kind: str, message):
-        if field.errors or not field.data:
+        if field.errors or not field.data or not self.check_bans:
             return
         if abuse.banned(get_session(), kind, field.data) is not None:
             self.banned_contact = True

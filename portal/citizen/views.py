@@ -98,36 +98,37 @@ def report_submit():
         return _already_received(existing, issued)
     if not issued:
         form.submission_token.data = _issue_token()
-        form.validate()  # show every other problem at once
+        _validate_uncounted(form)  # show every other problem at once
         return _render_report(form, 400, notice=_(
             "This form has expired or was already sent. What you typed is kept below; "
             "attach your files again and send it once more."))
 
     files = [f for f in request.files.getlist(form.evidence.name) if f.filename]
-    limited = abuse.check(db, abuse.REPORT)
-    if limited is not None:
-        return _report_limited(form, limited)
+    # Counted (and committed) before anything else is looked at, so reports sent at once
+    # cannot all pass the limit; taken back below when the request stores nothing.
+    counted = abuse.hit(db, abuse.REPORT)
+    if counted.limited is not None:
+        return _report_limited(form, counted.limited)
     if form.homepage.data:
-        return _caught_by_honeypot(form, db)
+        return _caught_by_honeypot(form)
     if not form.validate():
-        if form.banned_contact:
-            # Counted like a report, so trying contact after contact soon meets the limit.
-            abuse.record(db, abuse.REPORT)
-            db.commit()
+        # A banned contact stays counted, so trying contact after contact soon meets the
+        # limit; a person's mistakes do not use it up.
+        if not form.banned_contact:
+            abuse.forgive(db, counted)
         return _render_report(form, 400, notice=_files_lost_notice(files))
     try:
         checked = uploads.check_files(files)
     except uploads.UploadError as error:
+        abuse.forgive(db, counted)
         form.evidence.errors = [error.message]
         return _render_report(form, 400, notice=_files_lost_notice(files))
 
     code = receipts.tracking_code_for(current_app.config["SECRET_KEY"], token)
-    # Counted in the report's own transaction (`reports.create` commits it): a report that is
-    # not stored, a double-sent one included, is not counted.
-    abuse.record(db, abuse.REPORT)
     outcome = reports.create(db, form, checked, token, code, select_locale(),
                              current_app.config["PORTAL_SETTINGS"].upload_dir)
     if outcome.duplicate is not None:
+        abuse.forgive(db, counted)  # the same report, sent twice: counted once, by the first
         return _already_received(outcome.duplicate, issued)
     outbox.deliver_after_response(db)
     _hand_over_receipt(outcome.case, token)
@@ -143,13 +144,20 @@ def _report_limited(form: ReportForm, limited: abuse.Limited):
     return page, status, {"Retry-After": str(limited.retry_after)}
 
 
-def _caught_by_honeypot(form: ReportForm, db):
+def _validate_uncounted(form: ReportForm) -> None:
+    """Every field checked, to show all problems at once, but the ban list not asked: this
+    request is not counted toward the limit (its form token or CSRF token is no good), so
+    the answer must not tell whether a contact is banned, or contacts could be tried freely."""
+    form.check_bans = False
+    form.validate()
+
+
+def _caught_by_honeypot(form: ReportForm):
     """A bot filled in the field people never see. No receipt, not even a fake one: it would
     tell the bot nothing, but a person whose browser filled the field by mistake would believe
-    the report was sent. So the form comes back, without that field, and nothing is stored."""
+    the report was sent. So the form comes back, without that field, and nothing is stored.
+    The attempt stays counted toward the limit: a bot soon meets it."""
     log.warning("report refused: the honeypot field was filled in")
-    abuse.record(db, abuse.REPORT)
-    db.commit()
     form.homepage.data = ""
     return _render_report(form, 400, notice=_(
         "Your report could not be sent. Check the form and send it again; attach your files "
@@ -198,7 +206,7 @@ def csrf_failure_for(endpoint: str | None):
         return None
     form = _report_form()
     form.submission_token.data = _issue_token()
-    form.validate()
+    _validate_uncounted(form)
     form.csrf_token.errors = []  # the notice says it; the new page carries a fresh token
     return _render_report(form, 400, notice=_(
         "This form has expired or was not sent from this site. What you typed is kept below; "
@@ -231,16 +239,21 @@ def get_tracked_case(reference: str) -> Case:
 def track():
     form = TrackForm()
     db = get_session()
-    limited = abuse.check(db, abuse.TRACK) if request.method == "POST" else None
-    if limited is None and form.validate_on_submit():
-        case = find_by_code(db, form.code.data)
-        if case is not None:
-            _remember_case(case.id)
-            return redirect(url_for("citizen.tracked_case", reference=case.reference), 303)
-        # Only codes that match nothing count: guessing is nothing but misses.
-        abuse.record(db, abuse.TRACK)
-        db.commit()
-        form.code.errors.append(_l("No report has this tracking code. Check it and try again."))
+    limited = None
+    # A malformed code is refused by the form and costs no lookup.
+    if form.validate_on_submit():
+        # Counted before the lookup, so many codes tried at once cannot all pass the limit.
+        counted = abuse.hit(db, abuse.TRACK)
+        limited = counted.limited
+        if limited is None:
+            case = find_by_code(db, form.code.data)
+            if case is not None:
+                # Only codes that match nothing count: guessing is nothing but misses, and a
+                # resident opening their own case twenty times a day is never held back.
+                abuse.forgive(db, counted)
+                _remember_case(case.id)
+                return redirect(url_for("citizen.tracked_case", reference=case.reference), 303)
+            form.code.errors.append(_l("No report has this tracking code. Check it and try again."))
     tracked = []
     if session.get(TRACKED):
         tracked = db.scalars(
