@@ -1,9 +1,9 @@
 """Quarantine: an evidence file is served to nobody until a job has checked it.
 
-The request does the cheap checks (`uploads.check_files`), writes the bytes as sent to
-`<UPLOAD_DIR>/quarantine/` under a random name, and adds the `Attachment` row with status
-`quarantined`. Once that row is committed, and never before (a worker must not look for a
-row that is not there yet), the scan is asked for: with `REDIS_URL` as an RQ job on the
+The request does the cheap checks (`uploads.check_files`); `commit_with_files` writes the
+bytes as sent to `<UPLOAD_DIR>/quarantine/` under a random name and adds the `Attachment` row
+with status `quarantined`. Once that row is committed, and never before (a worker must not
+look for a row that is not there yet), the scan is asked for: with `REDIS_URL` as an RQ job on the
 `maintenance` queue, named after the attachment, once the response has gone out; without it
 (the embedded default, `make run`, the tests) here and now, so the page the person sees next
 already shows the outcome. The periodic job `scan-quarantine` picks up whatever was left
@@ -28,9 +28,11 @@ import os
 import re
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from flask import after_this_request, current_app, has_request_context
 from flask_babel import lazy_gettext as _l
@@ -43,6 +45,7 @@ from portal.models import Attachment
 from portal.uploads import CheckedFile, UploadError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 QUARANTINED, CLEAN, REFUSED = "quarantined", "clean", "refused"
 FOLDER = "quarantine"
@@ -70,6 +73,9 @@ REFUSAL_LABELS = {
     "pdf_action": _l("The PDF starts actions or programs by itself when it is opened."),
     "pdf_embedded_file": _l("The PDF carries other files inside it."),
     "pdf_active_content": _l("The PDF contains an XFA form or embedded media."),
+    "pdf_hidden": _l("Parts of the PDF are hidden where a reader would not look for them, so "
+                     "it could not be checked."),
+    "pdf_external": _l("The PDF loads part of its content from other files."),
     "missing": _l("The file was lost before it could be checked."),
 }
 
@@ -93,6 +99,62 @@ def hold(upload_dir: Path | str, checked: CheckedFile) -> str:
 
 def discard(upload_dir: Path | str, name: str) -> None:
     uploads.remove(folder(upload_dir), name)
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose evidence the files are, as their Attachment rows say it."""
+
+    case_id: int
+    uploaded_by: str
+    answer_id: int | None = None
+
+
+def commit_with_files(session: Session, upload_dir: Path | str, files: list[CheckedFile],
+                      record: Callable[[], tuple[T, Owner]],
+                      commit: Callable[[Session], bool] | None = None) -> T | None:
+    """Record something together with its evidence files, all or nothing.
+
+    `record()` adds what it records to the session and returns its result and the files'
+    owner; each file is then held in quarantine with its `quarantined` Attachment row, the
+    session is committed, and the scans are asked for. `commit` (plain `session.commit()`
+    when not given) returns False for a conflict it rolled back: the held files are removed
+    and None is returned. On any exception the session is rolled back, the held files
+    removed, and the exception raised again.
+    """
+    held: list[str] = []
+    attachments: list[Attachment] = []
+    try:
+        result, owner = record()
+        for checked in files:
+            name = hold(upload_dir, checked)
+            held.append(name)
+            attachments.append(Attachment(
+                case_id=owner.case_id, answer_id=owner.answer_id, stored_name=name,
+                original_name=checked.original_name, content_type=checked.content_type,
+                size=checked.size, sha256=checked.sha256, uploaded_by=owner.uploaded_by,
+                status=QUARANTINED))
+        session.add_all(attachments)
+        committed = _commit(session) if commit is None else commit(session)
+    except BaseException:
+        session.rollback()
+        _discard_all(upload_dir, held)
+        raise
+    if not committed:
+        _discard_all(upload_dir, held)
+        return None
+    scan_after_commit(session, attachments)
+    return result
+
+
+def _commit(session: Session) -> bool:
+    session.commit()
+    return True
+
+
+def _discard_all(upload_dir: Path | str, names: list[str]) -> None:
+    for name in names:
+        discard(upload_dir, name)
 
 
 def scan_after_commit(session: Session, attachments: Iterable[Attachment]) -> None:
@@ -297,12 +359,30 @@ def _status(session: Session, attachment_id: int) -> str:
 # -- PDFs -------------------------------------------------------------------------------------
 #
 # Pure Python (re, zlib), in the manner of Didier Stevens' pdfid: no PDF library parses the
-# hostile file. Every name outside stream data is read with its #xx escapes decoded, so
-# /J#61vaScript is /JavaScript. Object streams (PDF 1.5), where a writer may put any
-# dictionary compressed, are unpacked (FlateDecode, ASCIIHex, ASCII85, PNG predictors) within
-# a budget and read the same way; one that cannot be unpacked refuses the file, since what
-# it holds cannot be known. Other streams (page content, images, fonts) are not read: they
-# hold no dictionaries a viewer acts on, and their binary data would match names by chance.
+# hostile file. One pass reads the file token by token as a viewer does (strings, comments,
+# dictionaries), finds each object's header and each stream, and sets the streams' data
+# aside; every name in the rest is read with its #xx escapes decoded, so /J#61vaScript is
+# /JavaScript. Object streams (PDF 1.5), where a writer may put any dictionary compressed,
+# are unpacked (FlateDecode, ASCIIHex, ASCII85, PNG predictors) within a budget and read the
+# same way; one that cannot be unpacked refuses the file, since what it holds cannot be
+# known. Other streams (page content, images, fonts) are not read: they hold no dictionaries
+# a viewer acts on, and their binary data would match names by chance.
+#
+# That is only sound if no viewer ever parses, as objects, bytes this pass set aside as
+# stream data. A viewer goes to an object through the offset a cross-reference table gives,
+# reading `N G obj` there; when the table is broken it looks for such headers anywhere. So:
+# - Every place where an object header could be read (comments between its words count) must
+#   be a header this pass read as one: a header inside stream data, a string or a comment is
+#   where a viewer would begin reading differently. Refused (pdf_hidden).
+# - `stream` must follow the dictionary of an object; anywhere else viewers disagree on it.
+# - The offsets after `startxref`, /Prev and /XRefStm (where a viewer reads a cross-reference
+#   section and its trailer) must not fall inside stream data, a string or a comment, nor may
+#   `trailer` stand inside stream data: a trailer read there could declare /Encrypt.
+# - A stream whose data lives in another file (/F file specification, /FFilter) is refused
+#   (pdf_external): what it holds cannot be checked, and a viewer fetches it when opening.
+# An object stream's filters are read the way pdf.js reads them too: the abbreviations /F and
+# /DP count as /Filter and /DecodeParms. A filter or its parameters given by reference, or
+# given both ways, refuses the file (pdf_damaged).
 #
 # How strict, and why:
 # - /JavaScript, /JS anywhere: the document carries script. Refused.
@@ -321,25 +401,31 @@ def _status(session: Session, attachment_id: int) -> str:
 
 MAX_UNPACKED = 50 * 1024 * 1024
 _DICT_LIMIT = 64 * 1024
-_DICT_CANDIDATES = 16
-_SNIFF_BYTES = 256
 _CHUNK = 64 * 1024
 _WHITESPACE = b"\x00\t\n\x0c\r "
+_DIGITS = b"0123456789."  # what a number a viewer accepts as an object's number may end with
+_NUMERIC = b"0123456789.+-"
 
 _NAME = re.compile(rb"/([^\x00\t\n\x0c\r ()<>\[\]{}/%]*)")
 _NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
-_OBJ_HEADER = re.compile(rb"(\d{1,10})[\x00\t\n\x0c\r ]+(\d{1,5})[\x00\t\n\x0c\r ]+obj(?![A-Za-z])")
-_STREAM = re.compile(rb"(?<![A-Za-z])stream(?:\r\n|\n|\r)")
+# One token as a viewer reads it, whitespace before it skipped.
+_TOKEN = re.compile(
+    rb"[\x00\t\n\x0c\r ]*(?:(?P<comment>%[^\r\n]*)|(?P<string>\()|(?P<open><<)|(?P<close>>>)"
+    rb"|(?P<hex><[^>]*>?)|(?P<name>/[^\x00\t\n\x0c\r ()<>\[\]{}/%]*)"
+    rb"|(?P<word>[^\x00\t\n\x0c\r ()<>\[\]{}/%]+)|(?P<other>.))", re.S)
+# Where a hidden object header may end: "obj" as a word of its own, after a number or a space.
+_OBJ_WORD = re.compile(rb"(?<=[\x00\t\n\x0c\r 0-9.])obj(?![^\x00\t\n\x0c\r ()<>\[\]{}/%])")
+_TRAILER = re.compile(rb"(?<![^\x00\t\n\x0c\r ()<>\[\]{}/%])trailer(?=[\x00\t\n\x0c\r <%])")
+# An offset a viewer reads a cross-reference section at. /Prev is also the previous outline
+# item, by reference: that is no offset.
+_POINTER = re.compile(
+    rb"startxref[\x00\t\n\x0c\r ]+(\d{1,10})"
+    rb"|/(Prev|XRefStm|[^\x00\t\n\x0c\r ()<>\[\]{}/%#]*#[^\x00\t\n\x0c\r ()<>\[\]{}/%]*)"
+    rb"[\x00\t\n\x0c\r ]+(\d{1,10})(?![\d.]|[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+R)")
 _REFERENCE = re.compile(rb"(\d{1,10})[\x00\t\n\x0c\r ]+(\d{1,5})[\x00\t\n\x0c\r ]+R(?![A-Za-z])")
 _DICT_TOKEN = re.compile(rb"<<|>>|[(<%]")
 _STRING_TOKEN = re.compile(rb"\\.|[()]", re.S)
 _LINE_END = re.compile(rb"[\r\n]")
-_COMMENT = re.compile(rb"%[^\r\n]*")
-_OBJSTM_HEADER = re.compile(rb"[\x00\t\n\x0c\r ]*\d+[\x00\t\n\x0c\r ]+\d+[\x00\t\n\x0c\r ]+[\d<\[(/tfn]")
-_FILTER = re.compile(rb"/Filter[\x00\t\n\x0c\r ]*(\[[^\]]*\]|/[^\x00\t\n\x0c\r ()<>\[\]{}/%]*)")
-_INTEGER_KEY = {key: re.compile(rb"/" + key + rb"[\x00\t\n\x0c\r ]+(\d{1,10})(?![\d.])")
-                for key in (b"Length", b"First", b"Predictor", b"Columns", b"Colors",
-                            b"BitsPerComponent")}
 
 _JAVASCRIPT = {b"JavaScript", b"JS"}
 _RUNS = {b"Launch", b"AA"}
@@ -387,50 +473,43 @@ class _Objects:
         self.bodies.setdefault(number, []).append((text, at))
 
 
-def _inspect(data: bytes) -> None:
-    headers = [(int(m.group(1)), m.end()) for m in _OBJ_HEADER.finditer(data)]
-    header_ends = [end for _, end in headers]
-    outside: list[tuple[int, int]] = []  # the parts of the file that are not stream data
-    object_streams: list[tuple[bytes, int]] = []  # (dictionary, where its data starts)
-    unknown: list[int] = []  # streams whose dictionary could not be read
-    cursor = 0
-    for match in _STREAM.finditer(data):
-        if match.start() < cursor:
-            continue  # a "stream" inside the data of the stream before
-        dictionary = _stream_dictionary(data, match.start(), header_ends)
-        if dictionary is None:
-            unknown.append(match.end())
-            continue
-        start = match.end()
-        outside.append((cursor, start))
-        cursor = _stream_end(data, start, dictionary)
-        keys = _names(dictionary)
-        if b"ObjStm" in keys or b"First" in keys:
-            object_streams.append((dictionary, start))
-    outside.append((cursor, len(data)))
+class _Stream:
+    def __init__(self, dictionary: bytes, entries: dict[bytes, list[bytes]], start: int,
+                 end: int):
+        self.dictionary = dictionary
+        self.entries = entries
+        self.start = start  # the first byte of the data
+        self.end = end  # just past the data, where `endstream` (perhaps after a line end) is
 
+
+class _Layout:
+    """The file as one pass token by token found it."""
+
+    def __init__(self):
+        self.outside: list[tuple[int, int]] = []  # every part that is not stream data
+        self.streams: list[_Stream] = []
+        self.objects = _Objects()
+        self.headers: set[int] = set()  # where the `obj` of each object header read is
+        self.hidden = False
+
+
+def _inspect(data: bytes) -> None:
+    pointers = _pointers(data)
+    layout = _layout(data, pointers)
     names: set[bytes] = set()
-    for start, end in outside:
+    for start, end in layout.outside:
         names |= _names(data, start, end)
     if b"Encrypt" in names:
         raise _Refused("pdf_encrypted")
 
-    objects = _Objects()
-    for number, header_end in headers:
-        objects.add(number, data, header_end)
+    objects = layout.objects
     budget = _Budget(MAX_UNPACKED)
     unpacked: list[bytes] = []
-    for dictionary, start in object_streams:
-        content = _unpack(data, start, dictionary, budget)
-        unpacked.append(content)
-        _index_object_stream(content, dictionary, objects)
-    for start in unknown:
-        # Not a dictionary this reader could follow; if its data still unpacks to what
-        # looks like an object stream, it is read as one.
-        content = _sniffed_object_stream(data, start, budget)
-        if content is not None:
+    for stream in layout.streams:
+        if _object_stream(stream):
+            content = _unpack(data, stream, budget)
             unpacked.append(content)
-            _index_object_stream(content, b"", objects)
+            _index_object_stream(content, stream.entries, objects)
     for content in unpacked:
         names |= _names(content)
 
@@ -445,13 +524,186 @@ def _inspect(data: bytes) -> None:
     if names & _ACTIVE:
         raise _Refused("pdf_active_content")
     if b"OpenAction" in names:
-        texts = [(data, start, end) for start, end in outside]
+        texts = [(data, start, end) for start, end in layout.outside]
         texts += [(content, 0, len(content)) for content in unpacked]
         for text, start, end in texts:
             for match in _NAME.finditer(text, start, end):
                 if _decode_name(match.group(1)) == b"OpenAction" and \
                         not _open_action_allowed(text, match.end(), objects):
                     raise _Refused("pdf_action")
+    # Last, so that a file that also says what it does is refused for that.
+    if layout.hidden or _hidden_header(data, layout.headers):
+        raise _Refused("pdf_hidden")
+
+
+def _layout(data: bytes, pointers: list[int]) -> _Layout:
+    """Read the file as a viewer does from its first byte: tokens, object headers, streams.
+
+    Marks the layout hidden when a pointer (see `_pointers`) sends a viewer into the middle
+    of a string, a comment or stream data, or when a `trailer` stands in stream data.
+    """
+    layout = _Layout()
+    size = len(data)
+
+    def inside(start: int, end: int) -> bool:
+        index = bisect.bisect_left(pointers, start)
+        return index < len(pointers) and pointers[index] < end
+
+    at = cursor = 0
+    before = [None, None]  # the two words before, when they are whole numbers
+    after_header = False  # the token before was an object header's `obj`
+    depth = 0
+    opened: int | None = None  # where the object's own dictionary opens
+    closed: tuple[int, int] | None = None  # the object's dictionary, if the token before closed it
+    while True:
+        match = _TOKEN.match(data, at)
+        if match is None:
+            break
+        kind = match.lastgroup
+        start, at = match.start(kind), match.end()
+        if kind == "comment":
+            if inside(start + 1, at):
+                layout.hidden = True
+            continue  # between the words of a header, or a dictionary and its stream
+        if kind == "string":
+            end = _string_end(data, start, size)
+            at = size if end is None else end
+            if inside(start + 1, at):
+                layout.hidden = True
+        word = match.group(kind) if kind == "word" else None
+        if word == b"obj" and None not in before:
+            layout.headers.add(start)
+            layout.objects.add(before[0], data, at)
+            before, after_header, depth, opened, closed = [None, None], True, 0, None, None
+            continue
+        if word == b"stream":
+            if closed is None:
+                # After an array, a nested dictionary, nothing: viewers differ on what follows.
+                raise _Refused("pdf_hidden")
+            dictionary = data[closed[0]:closed[1]]
+            stream = _stream(data, at, dictionary, _entries(dictionary))
+            # From just past the keyword: whatever stands before the line end is skipped too.
+            if inside(at, stream.end) or _TRAILER.search(data, at, stream.end):
+                layout.hidden = True
+            layout.outside.append((cursor, at))
+            layout.streams.append(stream)
+            cursor = at = stream.end
+            before, after_header, depth, opened, closed = [None, None], False, 0, None, None
+            continue
+        closing = None
+        if kind == "open":
+            if after_header:
+                opened = start
+            depth += 1
+        elif kind == "close":
+            depth = max(0, depth - 1)
+            if depth == 0 and opened is not None:
+                closing, opened = (opened, at), None
+        closed, after_header = closing, False
+        number = word is not None and word.isdigit() and len(word) <= 10
+        before = [before[1], int(word) if number else None]
+    layout.outside.append((cursor, size))
+    return layout
+
+
+def _stream(data: bytes, keyword_end: int, dictionary: bytes,
+            entries: dict[bytes, list[bytes]]) -> _Stream:
+    """The stream whose `stream` keyword ends at `keyword_end`.
+
+    Its data ends at /Length when `endstream` is there, else at the first `endstream`: of the
+    ends a viewer may take, the earliest, so that nothing a viewer reads is set aside.
+    """
+    if b"FFilter" in entries or b"FDecodeParms" in entries or any(
+            not value.startswith((b"/", b"[")) for value in entries.get(b"F", [])):
+        raise _Refused("pdf_external")
+    if data.startswith(b"\r\n", keyword_end):
+        start = keyword_end + 2
+    elif data[keyword_end:keyword_end + 1] in (b"\r", b"\n"):
+        start = keyword_end + 1
+    else:  # something before the line end: pdf.js starts on the next line
+        line_end = _LINE_END.search(data, keyword_end)
+        start = len(data) if line_end is None else line_end.end()
+        if data.startswith(b"\r\n", start - 1):
+            start += 1
+    lengths = sorted(int(value) for value in entries.get(b"Length", []) if value.isdigit())
+    for length in lengths:
+        if start + length <= len(data) and \
+                data.startswith(b"endstream", _skip_space(data, start + length)):
+            return _Stream(dictionary, entries, start, start + length)
+    found = data.find(b"endstream", start)
+    return _Stream(dictionary, entries, start, len(data) if found < 0 else found)
+
+
+def _pointers(data: bytes) -> list[int]:
+    """The offsets where a viewer may read a cross-reference section and its trailer."""
+    found = set()
+    for match in _POINTER.finditer(data):
+        if match.group(1) is not None:
+            found.add(int(match.group(1)))
+        elif _decode_name(match.group(2)) in (b"Prev", b"XRefStm"):
+            found.add(int(match.group(3)))
+    return sorted(found)
+
+
+def _hidden_header(data: bytes, headers: set[int]) -> bool:
+    """Whether an object header could be read anywhere but where the pass read one."""
+    for match in _OBJ_WORD.finditer(data):
+        if match.start() in headers:
+            continue
+        for generation_end in _gap_ends(data, match.start()):
+            if data[generation_end - 1] not in _DIGITS:
+                continue
+            generation = generation_end - 1
+            while generation > 0 and data[generation - 1] in _NUMERIC:
+                generation -= 1
+            if any(data[end - 1] in _DIGITS for end in _gap_ends(data, generation)):
+                return True
+    return False
+
+
+def _gap_ends(data: bytes, at: int) -> list[int]:
+    """Where a word may end for the bytes from there to `at` to be only whitespace and
+    comments: one end for each way a viewer, starting somewhere before, could read them.
+
+    A comment runs from a % to the end of its line; on the line before a line end, any %
+    may be where one begins (the viewer did not necessarily start before the others)."""
+    ends = []
+    while True:
+        end = at
+        while end > 0 and data[end - 1] in _WHITESPACE:
+            end -= 1
+        if end == 0:
+            return ends
+        ends.append(end)
+        if _LINE_END.search(data, end, at) is None:
+            return ends
+        line = _line_start(data, end)
+        at = -1
+        percent = data.find(b"%", line, end)
+        while percent >= 0:
+            word_end = percent
+            while word_end > line and data[word_end - 1] in _WHITESPACE:
+                word_end -= 1
+            if word_end > line:
+                ends.append(word_end)
+            elif at < 0:
+                at = line  # the line is only a comment: the gap goes on above it
+            percent = data.find(b"%", percent + 1, end)
+        if at <= 0:
+            return ends
+
+
+def _line_start(data: bytes, end: int) -> int:
+    """Just past the last line end before `end` (searched back in growing steps, so a long
+    line costs about its length once)."""
+    at, step = end, 64
+    while at > 0:
+        low = max(0, at - step)
+        found = max(data.rfind(b"\n", low, at), data.rfind(b"\r", low, at))
+        if found >= 0:
+            return found + 1
+        at, step = low, step * 2
+    return 0
 
 
 def _decode_name(raw: bytes) -> bytes:
@@ -520,31 +772,94 @@ def _dict_end(text: bytes, start: int, stop: int | None = None) -> int | None:
             at = line_end.end()
 
 
-def _stream_dictionary(data: bytes, keyword: int, header_ends: list[int]) -> bytes | None:
-    """The dictionary of the stream whose keyword is at `keyword`: the one that starts right
-    after an object header and ends, balanced, right before the keyword. A string in the
-    dictionary that looks like a header ("(1 0 obj)") makes the nearest header a false one,
-    so a few more are tried."""
-    index = bisect.bisect_right(header_ends, keyword)
-    for header_end in reversed(header_ends[max(0, index - _DICT_CANDIDATES):index]):
-        if keyword - header_end > _DICT_LIMIT:
-            break
-        start = _skip_space(data, header_end)
-        if not data.startswith(b"<<", start):
+def _next(text: bytes, at: int) -> tuple[str, int, int] | None:
+    """The next token from `at`, comments skipped: its kind, start and end; None at the end."""
+    while True:
+        match = _TOKEN.match(text, at)
+        if match is None:
+            return None
+        kind = match.lastgroup
+        if kind == "comment":
+            at = match.end()
             continue
-        end = _dict_end(data, start, keyword)
-        if end is not None and not _COMMENT.sub(b"", data[end:keyword]).strip(_WHITESPACE):
-            return data[start:end]
-    return None
+        start = match.start(kind)
+        if kind == "string":
+            end = _string_end(text, start, len(text))
+            if end is None:
+                raise _Refused("pdf_damaged")
+            return kind, start, end
+        return kind, start, match.end()
 
 
-def _integer(dictionary: bytes, key: bytes) -> int | None:
-    """The direct integer value of `key` (names already decoded); None when absent or a reference."""
-    match = _INTEGER_KEY[key].search(dictionary)
-    if match is None:
+def _value(text: bytes, at: int) -> tuple[int, int]:
+    """Where the value from `at` starts and ends: one token, a reference, or all of an array
+    or dictionary."""
+    token = _next(text, at)
+    if token is None:
+        raise _Refused("pdf_damaged")
+    kind, start, end = token
+    if kind == "close" or text[start:end] in (b"]", b")", b">", b"}"):
+        raise _Refused("pdf_damaged")
+    if kind == "open" or text[start:end] == b"[":
+        depth = 1
+        while depth:
+            token = _next(text, end)
+            if token is None:
+                raise _Refused("pdf_damaged")
+            kind, inner, end = token
+            if kind == "open" or text[inner:end] == b"[":
+                depth += 1
+            elif kind == "close" or text[inner:end] == b"]":
+                depth -= 1
+        return start, end
+    if kind == "word" and text[start:end].isdigit():
+        reference = _REFERENCE.match(text, start)
+        if reference is not None:
+            return start, reference.end()
+    return start, end
+
+
+def _entries(dictionary: bytes) -> dict[bytes, list[bytes]]:
+    """The entries of `<< ... >>`: each key (escapes decoded) with the text of its values,
+    more than one when the key is repeated (viewers differ on which one counts)."""
+    entries: dict[bytes, list[bytes]] = {}
+    at = 2
+    while True:
+        token = _next(dictionary, at)
+        if token is None:
+            raise _Refused("pdf_damaged")
+        kind, start, end = token
+        if kind == "close":
+            return entries
+        if kind != "name":
+            raise _Refused("pdf_damaged")
+        value_start, at = _value(dictionary, end)
+        entries.setdefault(_decode_name(dictionary[start + 1:end]), []).append(
+            dictionary[value_start:at])
+
+
+def _items(array: bytes) -> list[bytes]:
+    """The text of each value in `[ ... ]`."""
+    items, at = [], 1
+    while True:
+        token = _next(array, at)
+        if token is None:
+            raise _Refused("pdf_damaged")
+        kind, start, end = token
+        if array[start:end] == b"]":
+            return items
+        start, at = _value(array, start)
+        items.append(array[start:at])
+
+
+def _integer(entries: dict[bytes, list[bytes]], key: bytes) -> int | None:
+    """The integer value of `key`; None when absent; refuses one that is not a direct integer."""
+    values = entries.get(key)
+    if not values:
         return None
-    reference = _REFERENCE.match(dictionary, _skip_space(dictionary, match.start(1)))
-    return None if reference else int(match.group(1))
+    if len(values) > 1 or not values[0].isdigit():
+        raise _Refused("pdf_damaged")
+    return int(values[0])
 
 
 def _normalized(dictionary: bytes) -> bytes:
@@ -553,59 +868,84 @@ def _normalized(dictionary: bytes) -> bytes:
     return _NAME.sub(lambda m: b"/" + _decode_name(m.group(1)), dictionary)
 
 
-def _stream_end(data: bytes, start: int, dictionary: bytes) -> int:
-    """Where the stream's data ends: at /Length when `endstream` is there, else at the next one."""
-    length = _integer(_normalized(dictionary), b"Length")
-    if length is not None and start + length <= len(data):
-        after = _skip_space(data, start + length)
-        if data.startswith(b"endstream", after):
-            return after + len(b"endstream")
-    found = data.find(b"endstream", start)
-    return len(data) if found < 0 else found + len(b"endstream")
+def _object_stream(stream: _Stream) -> bool:
+    # pdf.js reads any stream a cross-reference stream sends it to, if it has /First.
+    keys = _names(stream.dictionary)
+    return b"ObjStm" in keys or b"First" in keys
 
 
-def _filters(dictionary: bytes) -> list[bytes]:
-    if b"/Filter" not in dictionary:
+def _either(entries: dict[bytes, list[bytes]], short: bytes, long: bytes) -> bytes | None:
+    """The value of a key that has an abbreviation (pdf.js takes the short one first, other
+    readers only the long one): refused when given more than once."""
+    values = entries.get(short, []) + entries.get(long, [])
+    if len(values) > 1:
+        raise _Refused("pdf_damaged")
+    return values[0] if values and values[0] != b"null" else None
+
+
+def _chain(entries: dict[bytes, list[bytes]]) -> list[tuple[bytes, bytes | None]]:
+    """The filters an object stream's data goes through, each with its parameters (a
+    dictionary's text, or None). Only names and direct dictionaries are followed."""
+    filters = _either(entries, b"F", b"Filter")
+    params = _either(entries, b"DP", b"DecodeParms")
+    if filters is None:
         return []
-    match = _FILTER.search(dictionary)
-    if match is None:
+    if filters.startswith(b"/"):
+        names, single = [filters], True
+    elif filters.startswith(b"["):
+        names, single = _items(filters), False
+    else:
         raise _Refused("pdf_damaged")  # a filter given by reference: not followed
-    return [_decode_name(m.group(1)) for m in _NAME.finditer(match.group(1))]
+    if not all(name.startswith(b"/") for name in names):
+        raise _Refused("pdf_damaged")
+    names = [_decode_name(name[1:]) for name in names]
+    if params is None:
+        return [(name, None) for name in names]
+    if single and params.startswith(b"<<"):
+        return [(names[0], params)]
+    if not single and params.startswith(b"["):
+        values = _items(params)
+        if len(values) == len(names) and all(
+                value == b"null" or value.startswith(b"<<") for value in values):
+            return [(name, None if value == b"null" else value)
+                    for name, value in zip(names, values, strict=True)]
+    # By reference, or not shaped like the filters: readers pair them differently.
+    raise _Refused("pdf_damaged")
 
 
-def _unpack(data: bytes, start: int, dictionary: bytes, budget: _Budget) -> bytes:
+def _unpack(data: bytes, stream: _Stream, budget: _Budget) -> bytes:
     """An object stream's data, unfiltered; refuses the file when it cannot be."""
-    dictionary = _normalized(dictionary)
-    content = _decode(data, start, _filters(dictionary), budget)
-    predictor = _integer(dictionary, b"Predictor") or 1
-    if predictor >= 10:
-        content = _unpredict(content, _integer(dictionary, b"Columns") or 1,
-                             _integer(dictionary, b"Colors") or 1,
-                             _integer(dictionary, b"BitsPerComponent") or 8)
-    elif predictor != 1:
-        raise _Refused("pdf_damaged")  # the TIFF predictor: not read, so not trusted
-    return content
-
-
-def _decode(data: bytes, start: int, filters: list[bytes], budget: _Budget) -> bytes:
-    """Stream data from `start` through these filters; each of them says where its data ends."""
-    if not filters:
-        end = data.find(b"endstream", start)
-        content = data[start:end if end >= 0 else len(data)]
+    content = data[stream.start:stream.end]
+    chain = _chain(stream.entries)
+    if not chain:
         budget.take(len(content))
         return content
-    content, at = data, start
-    for name in filters:
+    for name, params in chain:
+        # Each filter says where its data ends; what a viewer cuts off at /Length is a part
+        # of what is read here.
         if name in _FLATE:
-            content = _inflate(content, at, budget)
+            content = _predicted(_inflate(content, 0, budget), params)
         elif name in _HEX:
-            content = _unhex(content, at, budget)
+            content = _unhex(content, 0, budget)
         elif name in _A85:
-            content = _un85(content, at, budget)
+            content = _un85(content, 0, budget)
         else:
             raise _Refused("pdf_damaged")  # LZW, RunLength, ...: not read, so not trusted
-        at = 0
     return content
+
+
+def _predicted(content: bytes, params: bytes | None) -> bytes:
+    if params is None:
+        return content
+    entries = _entries(params)
+    predictor = _integer(entries, b"Predictor") or 1
+    if predictor <= 1:
+        return content
+    if predictor < 10 or predictor > 15:
+        raise _Refused("pdf_damaged")  # the TIFF predictor: not read, so not trusted
+    return _unpredict(content, _integer(entries, b"Columns") or 1,
+                      _integer(entries, b"Colors") or 1,
+                      _integer(entries, b"BitsPerComponent") or 8)
 
 
 def _inflate(source: bytes, start: int, budget: _Budget) -> bytes:
@@ -691,49 +1031,11 @@ def _unpredict(data: bytes, columns: int, colors: int, bits: int) -> bytes:
     return bytes(out)
 
 
-# The filter chains a stream whose dictionary could not be read is tried with.
-_SNIFF_CHAINS = ((b"Fl",), (b"AHx", b"Fl"), (b"AHx",), (b"A85", b"Fl"), (b"A85",))
-_HEX_TEXT = re.compile(rb"[0-9A-Fa-f\x00\t\n\x0c\r ]{2,}")
-_A85_TEXT = re.compile(rb"[!-uz\x00\t\n\x0c\r ]{5,}")
-
-
-def _sniffed_object_stream(data: bytes, start: int, budget: _Budget) -> bytes | None:
-    """The data of a stream whose dictionary could not be read, if it unpacks to what looks
-    like an object stream (a writer may have hidden its dictionary from this reader)."""
-    for chain in _SNIFF_CHAINS:
-        head = data[start:start + _CHUNK]
-        for name in chain:
-            head = _head(head, name)
-            if head is None:
-                break
-        if head is not None and _OBJSTM_HEADER.match(head):
-            return _decode(data, start, list(chain), budget)
-    return None
-
-
-def _head(data: bytes, name: bytes) -> bytes | None:
-    """The first bytes `data` decodes to through one filter; None when it is not such data."""
-    try:
-        if name == b"Fl":
-            if len(data) < 2 or data[0] & 0x0F != 8 or (data[0] << 8 | data[1]) % 31:
-                return None
-            return zlib.decompressobj().decompress(data, _SNIFF_BYTES)
-        if name == b"AHx":
-            text = _HEX_TEXT.match(data)
-            digits = bytes(b for b in text.group() if b not in _WHITESPACE) if text else b""
-            return bytes.fromhex(digits[:len(digits) // 2 * 2].decode()) if digits else None
-        text = _A85_TEXT.match(data)
-        chars = bytes(b for b in text.group() if b not in _WHITESPACE) if text else b""
-        if b"z" in chars:
-            chars = chars[:chars.index(b"z")]
-        return base64.a85decode(chars[:len(chars) // 5 * 5]) if chars else None
-    except (zlib.error, ValueError):
-        return None
-
-
-def _index_object_stream(content: bytes, dictionary: bytes, objects: _Objects) -> None:
+def _index_object_stream(content: bytes, entries: dict[bytes, list[bytes]],
+                         objects: _Objects) -> None:
     """Note where each object of an object stream starts (to follow an /OpenAction)."""
-    first = _integer(_normalized(dictionary), b"First") if dictionary else None
+    values = entries.get(b"First", [])
+    first = int(values[0]) if len(values) == 1 and values[0].isdigit() else None
     header = content[:first] if first is not None else content[:_DICT_LIMIT]
     numbers = []
     for match in re.finditer(rb"[^\x00\t\n\x0c\r ]+", header):

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from portal import lifecycle, quarantine, uploads
 from portal.lifecycle import NewReport
-from portal.models import Attachment, Case
+from portal.models import Case
 from portal.vocab import ReporterKind
 
 
@@ -57,35 +57,17 @@ def new_report_from(form, token: str, locale: str) -> NewReport:
 def create(session: Session, form, files: list[uploads.CheckedFile], token: str, code: str,
            locale: str, upload_dir: Path) -> Filed:
     """Store the case and its files in one transaction; on any failure nothing stays behind."""
-    stored: list[str] = []
-    attachments: list[Attachment] = []
+
+    def record() -> tuple[tuple[Case, str], quarantine.Owner]:
+        case, filed_code = lifecycle.submit(session, new_report_from(form, token, locale), code)
+        return (case, filed_code), quarantine.Owner(case_id=case.id, uploaded_by="reporter")
+
     try:
-        case, code = lifecycle.submit(session, new_report_from(form, token, locale), code)
-        for checked in files:
-            name = quarantine.hold(upload_dir, checked)
-            stored.append(name)
-            attachments.append(Attachment(
-                case_id=case.id, stored_name=name, original_name=checked.original_name,
-                content_type=checked.content_type, size=checked.size, sha256=checked.sha256,
-                uploaded_by="reporter", status=quarantine.QUARANTINED))
-        session.add_all(attachments)
-        session.commit()
+        case, code = quarantine.commit_with_files(session, upload_dir, files, record)
     except IntegrityError:
         # Two copies of one form raced: the other one won and holds the token.
-        session.rollback()
-        _remove(upload_dir, stored)
         first = session.scalar(select(Case).where(Case.submission_token == token))
         if first is None:
             raise
         return Filed(duplicate=first)
-    except BaseException:
-        session.rollback()
-        _remove(upload_dir, stored)
-        raise
-    quarantine.scan_after_commit(session, attachments)
     return Filed(case=case, code=code)
-
-
-def _remove(upload_dir: Path, names: list[str]) -> None:
-    for name in names:
-        quarantine.discard(upload_dir, name)

@@ -6,11 +6,14 @@ So images are decoded and written again from their pixels alone, and nothing abo
 file is trusted that the file's own bytes do not show: not its name, not the browser's
 content type.
 
-The work is done in two places. In the request, `check_files` does only what reads a few
-bytes (count, size, empty, the magic bytes of JPEG/PNG/WebP/PDF) so that the sender gets a
-message next to the field at once; no decoder runs there. The file then waits in quarantine
-(`portal.quarantine`) until the scan job has decoded and re-encoded it (`reencode`, here) or
-inspected it as a PDF, which is the check that decides.
+The work is done in two steps. First `check_files` does only what reads a few bytes (count,
+size, empty, the magic bytes of JPEG/PNG/WebP/PDF) so that the sender gets a message next to
+the field at once. The file then waits in quarantine (`portal.quarantine`) until the scan has
+decoded and re-encoded it (`reencode`, here) or inspected it as a PDF, which is the check that
+decides. Where the scan runs depends on the deployment: with REDIS_URL set it is an RQ job, so
+no decoder runs in the process that serves requests; without it (the embedded default: `make
+run`, the tests) the request that received the file runs the scan itself once the files'
+rows are committed, and the decoders run in that process.
 """
 
 from __future__ import annotations
@@ -236,8 +239,9 @@ def check_bytes(data: bytes, shown: str = "") -> str:
 def reencode(data: bytes, content_type: str, shown: str = "") -> bytes:
     """The image written again from its pixels alone, upright and in sRGB; or UploadError.
 
-    Only the scan job calls this: decoders are where a hostile file does its harm, so they
-    never run in the process that serves requests.
+    Only the scan calls this: decoders are where a hostile file does its harm, so with
+    REDIS_URL set they run in an RQ worker, not in the process that serves requests (without
+    it the request runs the scan; see the module's docstring).
     """
     unreadable = UploadError(
         _l("“%(name)s” could not be read as an image. It may be damaged.", name=shown),

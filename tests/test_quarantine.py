@@ -51,9 +51,10 @@ def stream(data: bytes, entries: bytes = b"", flate: bool = True) -> bytes:
 
 
 def object_stream(objects: dict[int, bytes], entries: bytes = b"/Type /ObjStm",
-                  encode=zlib.compress, filters: bytes = b"/FlateDecode",
-                  gap: bytes = b"\n") -> bytes:
-    """An object stream (PDF 1.5) holding these objects, compressed."""
+                  encode=zlib.compress, filters: bytes | None = b"/FlateDecode",
+                  gap: bytes = b"\n", key: bytes = b"/Filter", params: bytes = b"") -> bytes:
+    """An object stream (PDF 1.5) holding these objects, compressed (`filters` under `key`,
+    then `params`, as the stream's dictionary says them)."""
     bodies, header, offset = b"", [], 0
     for number, body in objects.items():
         header.append(b"%d %d" % (number, offset))
@@ -61,8 +62,9 @@ def object_stream(objects: dict[int, bytes], entries: bytes = b"/Type /ObjStm",
         offset = len(bodies)
     head = b" ".join(header) + b"\n"
     data = encode(head + bodies)
-    return (b"<< %s /N %d /First %d /Filter %s /Length %d >>%sstream\n"
-            % (entries, len(objects), len(head), filters, len(data), gap)
+    filter_entry = b"" if filters is None else b" %s %s" % (key, filters)
+    return (b"<< %s /N %d /First %d%s%s /Length %d >>%sstream\n"
+            % (entries, len(objects), len(head), filter_entry, params, len(data), gap)
             + data + b"\nendstream")
 
 
@@ -194,10 +196,12 @@ def test_a_pdf_that_runs_or_hides_something_is_refused(label, data, code):
     assert refusal(data) == code, label
 
 
-def hidden_javascript(**options) -> bytes:
-    """The open action and its script inside a compressed object stream: invisible in the file."""
+def hidden_javascript(*more: bytes, **options) -> bytes:
+    """The open action and its script inside a compressed object stream (number 6; `more`
+    objects from 7 on): invisible in the file."""
     objects = {1: b"<< /Type /Catalog /Pages 2 0 R /OpenAction 5 0 R >>", 5: JS_ACTION}
-    data = pdf(b"<< >>", PAGES, PAGE, CONTENT, b"<< >>", object_stream(objects, **options))
+    data = pdf(b"<< >>", PAGES, PAGE, CONTENT, b"<< >>", object_stream(objects, **options),
+               *more)
     assert b"JavaScript" not in data and b"JS" not in data
     return data
 
@@ -257,6 +261,213 @@ def test_an_object_stream_that_unpacks_to_a_bomb_is_refused_within_the_budget():
     data = pdf(CATALOG, PAGES, PAGE, CONTENT, bomb)
     assert len(data) < 200_000
     assert refusal(data) == "pdf_too_large"
+
+
+# -- PDFs: what a viewer may read that a scan must not miss ----------------------------------
+
+
+def pdf_at(*chunks, size: int, trailer: bytes = b"/Root 1 0 R") -> bytes:
+    """The chunks as they are, and a cross-reference table that gives each (number, bytes)
+    chunk's offset as that object's, wherever the chunk stands: even inside another's data."""
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = {}
+    for chunk in chunks:
+        if isinstance(chunk, tuple):
+            offsets[chunk[0]] = len(out)
+            chunk = chunk[1]
+        out += chunk
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % size
+    out += b"".join(b"%010d 00000 n \n" % offsets.get(number, 0) for number in range(1, size))
+    out += b"trailer\n<< /Size %d %s >>\nstartxref\n%d\n%%%%EOF\n" % (size, trailer, xref)
+    return bytes(out)
+
+
+def numbered(number: int, body: bytes, header: bytes | None = None) -> tuple[int, bytes]:
+    return number, (header or b"%d 0 obj" % number) + b"\n" + body + b"\nendobj\n"
+
+
+def document_script(header: bytes | None = None) -> list[tuple[int, bytes]]:
+    """A document-level script, as objects 5 to 7 (5 with this header)."""
+    return [numbered(5, b"<< /JavaScript 6 0 R >>", header),
+            numbered(6, b"<< /Names [(a) 7 0 R] >>"), numbered(7, JS_ACTION)]
+
+
+SCRIPTED_CATALOG = b"<< /Type /Catalog /Pages 2 0 R /Names 5 0 R >>"
+
+
+@pytest.mark.parametrize("header", [
+    b"5 0 obj",
+    b"5 0 % a comment between the words\nobj",  # MuPDF reads this header too
+    b"5 0obj",                                 # and pdf.js this one
+], ids=["plain", "comment", "glued"])
+def test_objects_hidden_in_the_data_of_a_stream_are_refused(header):
+    # A viewer goes where the cross-reference table says, into the dummy stream's data, and
+    # finds the script; a scan that sets stream data aside never reads it.
+    hidden = document_script(header)
+    length = sum(len(body) for _, body in hidden)
+    data = pdf_at(numbered(1, SCRIPTED_CATALOG), numbered(2, PAGES), numbered(3, PAGE),
+                  (4, b"4 0 obj\n<< /Length %d >>\nstream\n" % length), *hidden,
+                  b"\nendstream\nendobj\n", size=8)
+    assert uploads.check_bytes(data) == "application/pdf"
+    assert refusal(data) == "pdf_hidden"
+    # The same objects where anyone can see them: refused for what they are.
+    visible = pdf_at(numbered(1, SCRIPTED_CATALOG), numbered(2, PAGES), numbered(3, PAGE),
+                     *document_script(header), size=8)
+    assert refusal(visible) == "pdf_javascript"
+
+
+def test_a_stream_begun_inside_a_string_does_not_hide_what_follows_it():
+    # "9 0 obj << /Length 80 >> stream" in a string is no stream: the string ends, and the
+    # open action after it is the catalog's.
+    catalog = (b"<< /Type /Catalog /Pages 2 0 R /X (9 0 obj << /Length 80 >> stream\n) "
+               b"/OpenAction << /S /JavaScript /JS (app.alert\\(1\\)) >> /Y (\nendstream) >>")
+    assert refusal(pdf(catalog, PAGES, PAGE)) == "pdf_javascript"
+    quiet = b"<< /Type /Catalog /Pages 2 0 R /X (9 0 obj << /Length 80 >> stream\n) >>"
+    assert refusal(pdf(quiet, PAGES, PAGE)) == "pdf_hidden"  # a header where none can be
+
+
+def test_a_stream_that_follows_no_object_dictionary_is_refused():
+    # pdf.js takes a stream after any dictionary, other readers only after an object's own.
+    catalog = b"<< /Type /Catalog /Pages 2 0 R /X << /Length 3 >> stream\nabc\nendstream >>"
+    assert refusal(pdf(catalog, PAGES, PAGE)) == "pdf_hidden"
+    assert refusal(plain_pdf(CATALOG, b"[<< /Length 3 >>\nstream\nabc\nendstream]")) \
+        == "pdf_hidden"
+
+
+def test_a_cross_reference_section_hidden_in_stream_data_is_refused():
+    section = (b"xref\n0 1\n0000000000 65535 f \ntrailer\n<< /Size 6 /Root 1 0 R "
+               b"/Encrypt << /Filter /Standard /V 2 /R 3 /O <00> /U <00> /P -4 >> >>\n")
+    data = plain_pdf(CATALOG, stream(section, flate=False))
+    assert refusal(data) == "pdf_hidden"  # a trailer in stream data
+    pointed = data[:data.rindex(b"startxref")] + b"startxref\n%d\n%%%%EOF\n" % data.index(
+        b"xref\n0 1\n")
+    assert refusal(pointed) == "pdf_hidden"
+    # A pointer into the middle of a comment: a viewer would read from there what the scan
+    # took for a comment.
+    into_comment = plain_pdf().replace(b"/Root 1 0 R", b"/Root 1 0 R /Prev 12")
+    assert into_comment[12:13] in b"\xe2\xe3\xcf\xd3"
+    assert refusal(into_comment) == "pdf_hidden"
+
+
+def png_up_then_flate(raw: bytes, columns: int = 8) -> bytes:
+    """The PNG "up" predictor (each byte less the one above it), then FlateDecode."""
+    rows, previous = [], bytes(columns)
+    for at in range(0, len(raw), columns):
+        row = raw[at:at + columns].ljust(columns, b" ")
+        rows.append(b"\x02" + bytes((a - b) & 0xFF for a, b in zip(row, previous, strict=True)))
+        previous = row
+    return zlib.compress(b"".join(rows))
+
+
+@pytest.mark.parametrize("options", [
+    {"key": b"/F"},
+    {"key": b"/F", "encode": ascii_hex_then_flate, "filters": b"[/AHx /Fl]"},
+    {"encode": png_up_then_flate, "params": b" /DP << /Predictor 12 /Columns 8 >>"},
+    {"encode": png_up_then_flate, "filters": b"[/FlateDecode]",
+     "params": b" /DecodeParms [<< /Predictor 12 /Columns 8 >>]"},
+    {"encode": png_up_then_flate, "params": b" /DecodeParms << /Predictor 12 /Columns 8 >>"},
+], ids=["/F", "/F array", "/DP", "parameter array", "parameters"])
+def test_an_object_stream_is_unpacked_with_the_abbreviated_filter_keys(options):
+    # pdf.js reads /F and /DP as /Filter and /DecodeParms in any stream.
+    assert refusal(hidden_javascript(**options)) == "pdf_javascript"
+
+
+@pytest.mark.parametrize("options,more", [
+    ({"filters": b"[7 0 R]"}, [b"/FlateDecode"]),
+    ({"filters": b"7 0 R"}, [b"/FlateDecode"]),
+    ({"filters": b"[/AHx 7 0 R]", "encode": ascii_hex_then_flate}, [b"/FlateDecode"]),
+    ({"encode": png_up_then_flate, "params": b" /DecodeParms 7 0 R"},
+     [b"<< /Predictor 12 /Columns 8 >>"]),
+    ({"params": b" /F /FlateDecode"}, []),  # both /Filter and /F: readers take one each
+    ({"filters": b"[/FlateDecode]", "params": b" /DecodeParms << /Predictor 1 >>"}, []),
+], ids=["filter array", "filter", "filter in a chain", "parameters", "both keys",
+         "parameters not shaped like the filters"])
+def test_an_object_stream_whose_filters_are_not_given_plainly_is_refused(options, more):
+    # Filters by reference are followed by MuPDF, pdf.js and pypdf; this reader does not,
+    # so it cannot tell what the stream holds.
+    assert refusal(hidden_javascript(*more, **options)) == "pdf_damaged"
+
+
+def test_an_uncompressed_object_stream_is_read_to_its_length():
+    objects = {1: b"<< /Type /Catalog /Pages 2 0 R /OpenAction 5 0 R /N (\nendstream\n) >>",
+               5: JS_ACTION}
+    data = pdf(b"<< >>", PAGES, PAGE, CONTENT, b"<< >>",
+               object_stream(objects, encode=lambda raw: raw, filters=None))
+    assert refusal(data) == "pdf_javascript"
+
+
+@pytest.mark.parametrize("entries", [
+    b"/F (evidence.bin)",
+    b"/F << /FS /URL /F (http://x.example/evidence.bin) >>",
+    b"/F 7 0 R",
+    b"/FFilter /FlateDecode",
+])
+def test_a_stream_whose_data_is_in_another_file_is_refused(entries):
+    external = b"<< /Length 0 %s >>\nstream\n\nendstream" % entries
+    assert refusal(plain_pdf(CATALOG, external)) == "pdf_external"
+
+
+def small_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 12), (40, 90, 160)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def ordinary_pdf() -> bytes:
+    """What writers make of a page of text with a photo: a content stream of text operators, a
+    JPEG, a compressed image with predictor parameters, a font, outlines (whose items name
+    each other with /Prev), uncompressed XMP metadata, and an incremental update."""
+    photo = small_jpeg()
+    pixels = png_up_then_flate(bytes(range(256)) * 3, columns=12)
+    content = (b"BT /F1 12 Tf 72 720 Td (Bi\\352n b\\341n ki\\352m tra s\\366 5 0) Tj ET\n"
+               b"q 160 0 0 120 72 560 cm /Im1 Do Q q 40 0 0 64 260 560 cm /Im2 Do Q")
+    metadata = (b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta '
+                b'xmlns:x="adobe:ns:meta/"><dc:title>12 3 objects</dc:title></x:xmpmeta>'
+                b'<?xpacket end="w"?>')
+    data = pdf(
+        b"<< /Type /Catalog /Pages 2 0 R /Outlines 7 0 R /Metadata 11 0 R "
+        b"/OpenAction [3 0 R /Fit] /PageMode /UseOutlines >>",
+        PAGES,
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources "
+        b"<< /Font << /F1 6 0 R >> /XObject << /Im1 5 0 R /Im2 10 0 R >> >> >>",
+        stream(content),
+        b"<< /Type /XObject /Subtype /Image /Width 16 /Height 12 /ColorSpace /DeviceRGB "
+        b"/BitsPerComponent 8 /Filter /DCTDecode /Length %d >>\nstream\n" % len(photo)
+        + photo + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Type /Outlines /First 8 0 R /Last 9 0 R /Count 2 >>",
+        b"<< /Title (1. N\\364i dung) /Parent 7 0 R /Next 9 0 R /Dest [3 0 R /Fit] >>",
+        b"<< /Title (2. K\\352t lu\\342n) /Parent 7 0 R /Prev 8 0 R /Dest [3 0 R /Fit] >>",
+        b"<< /Type /XObject /Subtype /Image /Width 4 /Height 64 /ColorSpace /DeviceRGB "
+        b"/BitsPerComponent 8 /Filter /FlateDecode "
+        b"/DecodeParms << /Predictor 15 /Colors 3 /Columns 4 >> /Length %d >>\r\nstream\r\n"
+        % len(pixels) + pixels + b"\r\nendstream",
+        b"<< /Type /Metadata /Subtype /XML /Length %d >>\nstream\n" % len(metadata)
+        + metadata + b"\nendstream")
+    # An incremental update, as a viewer that saves a form or a signature appends one.
+    previous = int(data[data.rindex(b"startxref") + 9:data.rindex(b"%%EOF")])
+    update = len(data)
+    data += b"12 0 obj\n<< /Producer (Writer) >>\nendobj\n"
+    xref = len(data)
+    data += (b"xref\n0 1\n0000000000 65535 f \n12 1\n%010d 00000 n \ntrailer\n"
+             b"<< /Size 13 /Root 1 0 R /Info 12 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n"
+             % (update, previous, xref))
+    return data
+
+
+def test_an_ordinary_pdf_with_text_images_outlines_and_an_update_passes():
+    data = ordinary_pdf()
+    assert quarantine.clean_bytes(data) == ("application/pdf", data)
+
+
+@pytest.mark.parametrize("pages", [1, 3])
+def test_a_pdf_written_by_pillow_passes(pages):
+    frames = [Image.new("RGB", (40, 30), (20 * i, 80, 200)) for i in range(pages)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "PDF", save_all=True, append_images=frames[1:], resolution=72)
+    data = buffer.getvalue()
+    assert refusal(data) is None
 
 
 # -- images --------------------------------------------------------------------------------------
@@ -532,6 +743,6 @@ def test_the_log_names_the_attachment_and_the_outcome_only(app, factory, session
 def test_every_refusal_the_scan_can_store_has_a_label_and_fits_its_column():
     codes = {"wrong_type", "too_large", "empty", "unreadable", "too_many_pixels", "missing",
              "pdf_damaged", "pdf_encrypted", "pdf_too_large", "pdf_javascript", "pdf_action",
-             "pdf_embedded_file", "pdf_active_content"}
+             "pdf_embedded_file", "pdf_active_content", "pdf_hidden", "pdf_external"}
     assert set(quarantine.REFUSAL_LABELS) == codes
     assert all(len(code) <= Attachment.refusal.type.length for code in codes)
