@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from portal import create_app, migrate
 from portal.db import Base, new_session
+from portal.models import Agency
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 REFERENCE_TABLES = {"agencies", "front_committees"}
@@ -120,3 +121,28 @@ def auth(client):
     from tests.helpers import AuthActions
 
     return AuthActions(client)
+
+
+@pytest.fixture
+def restore_agencies(database_url):
+    """The agencies table outlives each test: put back what a test added, renamed or moved.
+
+    Needing only the database, and asked for before `app` (or through `usefixtures`), it is set
+    up before `app` and so torn down after the other tables are emptied: nothing refers to a
+    new agency any more when it goes.
+    """
+    engine = create_engine(database_url)
+    table = Agency.__table__
+    with engine.connect() as conn:
+        before = {row["id"]: dict(row) for row in conn.execute(select(table)).mappings()}
+    yield
+    with engine.begin() as conn:
+        now = {row["id"]: dict(row) for row in conn.execute(select(table)).mappings()}
+        for agency_id, row in before.items():
+            if now.get(agency_id) != row:
+                conn.execute(table.update().where(table.c.id == agency_id).values(row))
+        added = set(now) - set(before)
+        if added:
+            conn.execute(table.update().where(table.c.id.in_(added)).values(parent_id=None))
+            conn.execute(table.delete().where(table.c.id.in_(added)))
+    engine.dispose()

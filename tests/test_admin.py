@@ -6,7 +6,7 @@ import html
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 
 from portal.deadlines import WorkingCalendar, rule_days, today
 from portal.models import Agency, CannedReply, DeadlineRule, Holiday, User
@@ -20,28 +20,8 @@ SETTINGS = ["/admin/", "/admin/rules", "/admin/rules/new", "/admin/holidays", "/
             "/admin/replies/new"]
 
 
-@pytest.fixture(autouse=True)
-def restore_agencies(database_url):
-    """The agencies table outlives each test: put back what a test added, renamed or moved.
-
-    Autouse, and needing only the database, it is set up before `app` and so torn down after
-    the other tables are emptied: nothing refers to a new agency any more when it goes.
-    """
-    engine = create_engine(database_url)
-    table = Agency.__table__
-    with engine.connect() as conn:
-        before = {row["id"]: dict(row) for row in conn.execute(select(table)).mappings()}
-    yield
-    with engine.begin() as conn:
-        now = {row["id"]: dict(row) for row in conn.execute(select(table)).mappings()}
-        for agency_id, row in before.items():
-            if now.get(agency_id) != row:
-                conn.execute(table.update().where(table.c.id == agency_id).values(row))
-        added = set(now) - set(before)
-        if added:
-            conn.execute(table.update().where(table.c.id.in_(added)).values(parent_id=None))
-            conn.execute(table.delete().where(table.c.id.in_(added)))
-    engine.dispose()
+# The agencies table outlives each test (tests/conftest.py `restore_agencies`).
+pytestmark = pytest.mark.usefixtures("restore_agencies")
 
 
 def page_text(response) -> str:

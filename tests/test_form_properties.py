@@ -28,13 +28,12 @@ from flask.testing import FlaskClient
 from flask_wtf import FlaskForm
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, select
 
 import moderation
 import portal
 from portal.agency import team
 from portal.citizen.forms import clean_text
-from portal.models import Agency, Case, User
+from portal.models import Case, User
 from tests.factories import PASSWORD, PATHS
 from tests.helpers import AuthActions, csrf_of
 
@@ -388,29 +387,6 @@ def test_every_form_has_a_route():
 
 
 # -- the property ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def restore_agencies(database_url):
-    """The agencies outlive each test: put back what the forms renamed, moved or added.
-
-    Asked for before `app`, it is torn down after the other tables are emptied.
-    """
-    engine = create_engine(database_url)
-    table = Agency.__table__
-    with engine.connect() as conn:
-        before = {row["id"]: dict(row) for row in conn.execute(select(table)).mappings()}
-    yield
-    with engine.begin() as conn:
-        now = {row["id"]: dict(row) for row in conn.execute(select(table)).mappings()}
-        for agency_id, row in before.items():
-            if now.get(agency_id) != row:
-                conn.execute(table.update().where(table.c.id == agency_id).values(row))
-        added = set(now) - set(before)
-        if added:
-            conn.execute(table.update().where(table.c.id.in_(added)).values(parent_id=None))
-            conn.execute(table.delete().where(table.c.id.in_(added)))
-    engine.dispose()
 
 
 def field_names(app, form_class: type[FlaskForm]) -> list[str]:
