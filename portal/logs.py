@@ -118,6 +118,9 @@ def _without_database_values(make_record):
 def init_app(app) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # At DEBUG, Pillow prints the EXIF values of the photos it decodes (a description, an author,
+    # a camera owner's name): never below INFO, whatever the root's level.
+    logging.getLogger("PIL").setLevel(logging.INFO)
     if not getattr(logging.getLogRecordFactory(), "portal_without_database_values", False):
         logging.setLogRecordFactory(_without_database_values(logging.getLogRecordFactory()))
     for name in ("werkzeug", "gunicorn.access"):

@@ -1,35 +1,56 @@
 """The access-control matrix: every route of the URL map, every role, every method, one answer.
 
 For each rule of `app.url_map` and each of its methods (HEAD and OPTIONS aside), the test
-builds a concrete URL from the objects of one shared world and requests it as each of eight
+builds a concrete URL from the objects of one shared world and requests it as each of ten
 roles, with a fresh client each time:
 
-    anonymous    nobody signed in
-    reporter     nobody signed in, but the session typed the tracking code of one case into
-                 /track (the published case below), as a reporter does
-    moderator    Front moderator of the city committee (MTTQ-HN): sees every queue
-    supervisor   Front supervisor of the city committee
-    officer_a    officer of agency A (SO-XD)
-    head_a       head of agency A
-    officer_b    officer of agency B (SO-YT)
-    admin        administrator
+    anonymous         nobody signed in
+    reporter          nobody signed in, but the session typed the tracking code of one case
+                      into /track (the published case below), as a reporter does
+    moderator         Front moderator of the city committee (MTTQ-HN): sees every queue
+    supervisor        Front supervisor of the city committee
+    officer_a         officer of agency A (SO-XD)
+    head_a            head of agency A
+    officer_b         officer of agency B (SO-YT)
+    admin             administrator
+    supervisor_no2fa  a supervisor of the city committee who gave the right password but has
+                      not set up the second factor yet
+    admin_no2fa       the same, an administrator
 
 Staff sign in once each through the real form (AuthActions, which also gives the second
 factor of supervisors and administrators); each request then runs in a new client holding a
 copy of that session's cookie, with a CSRF token of that session. Signing in is checked by
 opening /account/password: had a role been stopped at the second-factor set-up wall, every
-page would send it there, and the check says so at once.
+page would send it there, and the check says so at once. The two roles without a second
+factor are checked the other way round: the password took them to the set-up page, and
+/account/password sends them back there.
 
 and compares the answer's class with MATRIX:
 
-    OK         allowed in: 2xx, a 3xx that is not to the sign-in page, or a form error
-               (400, 409, 422) for the empty form we send
+    OK         allowed in. A GET: 200 (or 2xx). A POST (or another method): 2xx, a 3xx that
+               is neither to the sign-in page nor to the set-up page, or a form error
+               (400, 409, 422) for the empty form we send.
     LOGIN      302/303 to /login?... (anonymous on a staff page)
+    ENROL      302/303 to /account/two-factor: a supervisor or administrator without a
+               second factor, anywhere but the set-up page, signing out, the language switch
+               and the static files (public pages included: such a session opens nothing
+               else, README "Privacy and security"); also the second factor's changes
+               (/account/two-factor/manage) of staff who have none to change
     FORBIDDEN  403 (signed in, wrong role; also the Open311 POST without an API key)
     NOT_FOUND  404 (an agency's user on another agency's case, a tracking page without the
                code, a resource that exists for nobody)
+    REDIRECT <path>
+               a GET that redirects by design to that path (the receipt page without a
+               receipt, the language switch); named in MATRIX with `redirect_to`. Any other
+               redirect of a GET is "REDIRECT <path>" too and matches no OK.
 
-Anything else (a 405, a 429, a 500) is its own class, "HTTP <status>", and matches nothing.
+Anything else (a 405, a 429, a 500, a GET answered 400) is its own class, "HTTP <status>",
+and matches nothing.
+
+Files that are not clean. Every file-download route is also aimed at a quarantined and at a
+refused attachment of the published case, stored where clean files are (so that only the
+status can stop it): whoever may read the clean file of that case gets a 404, the others
+the answer they get for the clean file.
 
 Every endpoint of the URL map must be named in MATRIX, and MATRIX may name only live
 endpoints: a new route fails the test until someone decides who may use it. Blueprints share
@@ -104,7 +125,7 @@ CITY_FRONT = "MTTQ-HN"
 # -- the roles ----------------------------------------------------------------------------------
 
 ROLES = ("anonymous", "reporter", "moderator", "supervisor", "officer_a", "head_a", "officer_b",
-         "admin")
+         "admin", "supervisor_no2fa", "admin_no2fa")
 # Staff roles: (role, organisation).
 STAFF = {
     "moderator": (Role.MODERATOR, CITY_FRONT),
@@ -113,25 +134,40 @@ STAFF = {
     "head_a": (Role.AGENCY_HEAD, AGENCY_A),
     "officer_b": (Role.AGENCY_OFFICER, AGENCY_B),
     "admin": (Role.ADMIN, None),
+    "supervisor_no2fa": (Role.SUPERVISOR, CITY_FRONT),
+    "admin_no2fa": (Role.ADMIN, None),
 }
+# Signed in with the password, the second factor not set up: the set-up wall.
+NO_SECOND_FACTOR = ("supervisor_no2fa", "admin_no2fa")
+SET_UP_PAGE = "/account/two-factor"
 
 # -- the classes of answers ---------------------------------------------------------------------
 
-OK, LOGIN, FORBIDDEN, NOT_FOUND = "OK", "LOGIN", "FORBIDDEN", "NOT_FOUND"
-ALLOWED_STATUSES = {400, 409, 422}  # a form error: the request was let in
+OK, LOGIN, ENROL, FORBIDDEN, NOT_FOUND = "OK", "LOGIN", "ENROL", "FORBIDDEN", "NOT_FOUND"
+ALLOWED_STATUSES = {400, 409, 422}  # a form error for the empty form of a POST: let in
+REDIRECTS = (301, 302, 303, 307, 308)
 
 
-def classify(response) -> str:
+def redirect_to(path: str) -> str:
+    """The class of a GET that redirects by design to `path`."""
+    return f"REDIRECT {path}"
+
+
+def classify(response, method: str = "GET") -> str:
     status = response.status_code
-    if status in (301, 302, 303, 307, 308):
-        if urlsplit(response.headers.get("Location", "")).path == "/login":
+    if status in REDIRECTS:
+        path = urlsplit(response.headers.get("Location", "")).path
+        if path == "/login":
             return LOGIN
-        return OK
+        if path == SET_UP_PAGE:
+            return ENROL
+        # A page asked for should be that page; a form sent may well go elsewhere next.
+        return redirect_to(path) if method == "GET" else OK
     if status == 403:
         return FORBIDDEN
     if status == 404:
         return NOT_FOUND
-    if 200 <= status < 300 or status in ALLOWED_STATUSES:
+    if 200 <= status < 300 or (status in ALLOWED_STATUSES and method != "GET"):
         return OK
     return f"HTTP {status}"
 
@@ -140,9 +176,12 @@ def classify(response) -> str:
 
 
 def answers(default: str, **roles: str) -> dict[str, str]:
+    """`default` for every role not named; a session without its second factor is sent to set
+    it up unless named."""
     unknown = set(roles) - set(ROLES)
     assert not unknown, f"no such role: {unknown}"
-    return {role: roles.get(role, default) for role in ROLES}
+    return {**{role: default for role in ROLES}, **dict.fromkeys(NO_SECOND_FACTOR, ENROL),
+            **roles}
 
 
 def staff_only(*allowed: str, **exceptions: str) -> dict[str, str]:
@@ -151,9 +190,17 @@ def staff_only(*allowed: str, **exceptions: str) -> dict[str, str]:
                    **dict.fromkeys(allowed, OK), **exceptions)
 
 
+def everyone(answer: str) -> dict[str, str]:
+    """The same answer for every role, a session stopped at the set-up wall included."""
+    return answers(answer, **dict.fromkeys(NO_SECOND_FACTOR, answer))
+
+
 PUBLIC = answers(OK)
+# What even a session stopped at the set-up wall may open (auth.views.OPEN_BEFORE_SET_UP).
+OPEN_TO_ALL = everyone(OK)
+SIGNED_IN = [role for role in STAFF if role not in NO_SECOND_FACTOR]
 # Signed in, whatever the role: the staff's own account pages.
-ANY_STAFF = staff_only(*STAFF)
+ANY_STAFF = staff_only(*SIGNED_IN)
 ADMIN_ONLY = staff_only("admin")
 # What applies to the whole city: administrators and the city Front's supervisors.
 CITY_SETTINGS = staff_only("admin", "supervisor")
@@ -165,6 +212,9 @@ AGENCY_A_CASE = staff_only("officer_a", "head_a", officer_b=NOT_FOUND)
 HEAD_ONLY = staff_only("head_a")
 # A case page of the reporter's: only the session that typed the code finds it.
 TRACKED = answers(NOT_FOUND, reporter=OK)
+# Staff without a second factor (it is optional for them) have none to change: the page of
+# changes sends them to the set-up page.
+WITHOUT_OPTIONAL_FACTOR = ("moderator", "officer_a", "head_a", "officer_b")
 
 MATRIX: dict[str, dict[str, str]] = {
     # administration
@@ -222,10 +272,12 @@ MATRIX: dict[str, dict[str, str]] = {
     "agency.team_reactivate": HEAD_ONLY,
     # signing in and the staff's account
     "auth.sign_in": PUBLIC,
-    "auth.sign_out": PUBLIC,
+    "auth.sign_out": OPEN_TO_ALL,
     "auth.password": ANY_STAFF,
-    "auth.two_factor": ANY_STAFF,
-    "auth.two_factor_manage": ANY_STAFF,
+    # The set-up page itself is what a session without its second factor may open.
+    "auth.two_factor": staff_only(*STAFF),
+    "auth.two_factor_manage": staff_only("supervisor", "admin",
+                                         **dict.fromkeys(WITHOUT_OPTIONAL_FACTOR, ENROL)),
     # The second step of a sign-in in progress: without one (the password step not passed, or
     # already signed in) every role is sent to the sign-in page, and nothing else happens.
     "auth.sign_in_code": answers(LOGIN),
@@ -235,7 +287,8 @@ MATRIX: dict[str, dict[str, str]] = {
     "citizen.home": PUBLIC,
     "citizen.report": PUBLIC,
     "citizen.report_submit": PUBLIC,
-    "citizen.receipt": PUBLIC,
+    # The receipt is shown once, right after the report; without one, the tracking page.
+    "citizen.receipt": answers(redirect_to("/track")),
     "citizen.track": PUBLIC,
     "citizen.forget": PUBLIC,
     "citizen.tracked_case": TRACKED,
@@ -261,8 +314,9 @@ MATRIX: dict[str, dict[str, str]] = {
     # is no key.
     "open311.create_request": answers(FORBIDDEN),
     "open311.not_found": answers(NOT_FOUND),
-    "static": PUBLIC,
-    "switch_language": PUBLIC,
+    "static": OPEN_TO_ALL,
+    # Back to the page named in `next`, or the home page.
+    "switch_language": everyone(redirect_to("/")),
 }
 
 # -- how each endpoint's URL is filled ----------------------------------------------------------
@@ -360,9 +414,15 @@ UNSEEN = {
     "officer_a": (BRAVO,),
     "head_a": (BRAVO,),
     "officer_b": (ALPHA, PAPA),
+    # Before the second factor is set up, nothing at all.
+    "supervisor_no2fa": (ALPHA, BRAVO, PAPA),
+    "admin_no2fa": (ALPHA, BRAVO, PAPA),
 }
 PUBLIC_TEXT = "Người phản ánh cho biết hồ sơ cấp phép xây dựng đã quá hạn ba tuần."
 PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+# The statuses of a file that no one may download: still being checked, or refused.
+UNCLEAN = ("quarantined", "refused")
+REFUSAL = {"refused": "pdf_javascript"}  # why, as the scan records it
 TABLES = Base.metadata.sorted_tables
 
 
@@ -392,7 +452,11 @@ class World:
         db = self.db
         make = Factory(db)
         for role, (kind, org) in STAFF.items():
-            self.users[role] = make.user(kind, org).id
+            if role in NO_SECOND_FACTOR:
+                self.users[role] = make.user(kind, org, email=f"acl.{role}@example.org",
+                                             two_factor=False).id
+            else:
+                self.users[role] = make.user(kind, org).id
         db.commit()
         agency_a = make.agency(AGENCY_A)
         self.agency_a, self.city = agency_a.id, agency_a.parent_id
@@ -420,6 +484,10 @@ class World:
                                   outcome=Outcome.SUBSTANTIATED)
         self.pub_document = self._file(case_pub.id, "agency", answer.id)
         self.pub_file = self._file(case_pub.id, "reporter")
+        # The same files, one still in quarantine and one the scan refused.
+        self.unclean = {(status, by): self._file(case_pub.id, by, answer.id if by == "agency"
+                                                 else None, status=status)
+                        for status in UNCLEAN for by in ("agency", "reporter")}
         lifecycle.accept_answer(db, case_pub, front, assessment="Trả lời đầy đủ.")
         assert case_pub.published_at is not None
         self.case_pub, self.pub_reference, self.pub_code = case_pub.id, case_pub.reference, code
@@ -437,7 +505,11 @@ class World:
                 "reporter_name": f"Nguyễn {marker}",
                 "reporter_email": f"{marker.lower()}@example.org"}
 
-    def _file(self, case_id: int, uploaded_by: str, answer_id: int | None = None) -> int:
+    def _file(self, case_id: int, uploaded_by: str, answer_id: int | None = None,
+              status: str = "clean") -> int:
+        """A stored file of the case. Whatever its status, its bytes are where clean files are
+        served from: a quarantined or refused file is then kept from readers by its status
+        alone, which is what the check of unclean files must see."""
         upload_dir = self.app.config["PORTAL_SETTINGS"].upload_dir
         Path(upload_dir).mkdir(parents=True, exist_ok=True)
         checked = uploads.CheckedFile("tep.pdf", "application/pdf", PDF, len(PDF),
@@ -446,7 +518,8 @@ class World:
                          stored_name=uploads.store(upload_dir, checked),
                          original_name=checked.original_name, content_type=checked.content_type,
                          size=checked.size, sha256=checked.sha256, uploaded_by=uploaded_by,
-                         status="clean", checked_at=utcnow())
+                         status=status, refusal=REFUSAL.get(status),
+                         checked_at=None if status == "quarantined" else utcnow())
         self.db.add(row)
         self.db.flush()
         return row.id
@@ -455,7 +528,17 @@ class World:
         """One session per role, kept as its cookie and a CSRF token; each request copies it."""
         for role in ROLES:
             client = self.app.test_client()
-            if role in STAFF:
+            page = "/track"  # any page with a form: a CSRF token belongs to the session
+            if role in NO_SECOND_FACTOR:
+                user = self.db.get(User, self.users[role])
+                signed_in = AuthActions(client).login(user.email, PASSWORD)
+                assert signed_in.status_code == 303, f"{role}: the password was not taken"
+                assert signed_in.headers["Location"] == SET_UP_PAGE, f"{role} not sent to set up"
+                walled = client.get("/account/password")
+                assert walled.status_code == 302 and walled.headers["Location"] == SET_UP_PAGE, \
+                    f"{role} is not held at the set-up wall"
+                page = SET_UP_PAGE  # the one page with a form it may open
+            elif role in STAFF:
                 user = self.db.get(User, self.users[role])
                 AuthActions(client).login(user.email, PASSWORD)
                 assert client.get("/account/password").status_code == 200, f"{role} not signed in"
@@ -464,7 +547,9 @@ class World:
                 typed = client.post("/track", data={"csrf_token": csrf_of(html),
                                                     "code": self.pub_code})
                 assert typed.status_code == 303, "the reporter's code was not taken"
-            self.csrf[role] = csrf_of(client.get("/track").get_data(as_text=True))
+            shown = client.get(page)
+            assert shown.status_code == 200, (role, page, shown.status_code)
+            self.csrf[role] = csrf_of(shown.get_data(as_text=True))
             cookie = client.get_cookie(self.cookie_name)
             assert cookie is not None, f"no session for {role}"
             self.cookies[role] = cookie.value
@@ -522,7 +607,8 @@ class World:
 
     # -- requests ------------------------------------------------------------------------------
 
-    def url(self, endpoint: str, rule: str) -> str:
+    def url(self, endpoint: str, rule: str, **changes: Any) -> str:
+        """The rule's URL for the objects ARGS names, or for those given in `changes`."""
         (found,) = [r for r in self.app.url_map.iter_rules()
                     if r.endpoint == endpoint and r.rule == rule]
         values = {}
@@ -530,7 +616,8 @@ class World:
             if endpoint not in ARGS:
                 pytest.fail(f"{endpoint} ({rule}) has no entry in ARGS: say which object of the "
                             "world its URL is for")
-            values = {k: v for k, v in ARGS[endpoint](self).items() if k in found.arguments}
+            values = {k: v for k, v in {**ARGS[endpoint](self), **changes}.items()
+                      if k in found.arguments}
         built = found.build(values, append_unknown=False)
         assert built is not None, f"cannot build {rule} from {values}"
         return built[1]
@@ -617,11 +704,25 @@ def test_the_classes_tell_answers_apart():
 
     assert classify(Answer(302, "/login?next=%2Fadmin%2F")) == LOGIN
     assert classify(Answer(303, "http://localhost/login?next=/agency/")) == LOGIN
-    assert classify(Answer(303, "/track")) == OK
+    assert classify(Answer(302, "/account/two-factor")) == ENROL
+    assert classify(Answer(303, "http://localhost/account/two-factor"), "POST") == ENROL
+    # A GET is let in with its page, not with a redirect elsewhere, nor a form error.
+    assert classify(Answer(303, "/track")) == redirect_to("/track") != OK
+    assert classify(Answer(303, "/track"), "POST") == OK
     assert [classify(Answer(s)) for s in (200, 201, 400, 409, 403, 404)] == [
-        OK, OK, OK, OK, FORBIDDEN, NOT_FOUND]
+        OK, OK, "HTTP 400", "HTTP 409", FORBIDDEN, NOT_FOUND]
+    assert [classify(Answer(s), "POST") for s in (200, 400, 409, 422)] == [OK] * 4
     assert classify(Answer(500)) == "HTTP 500"
-    assert classify(Answer(405)) == "HTTP 405"
+    assert classify(Answer(405), "POST") == "HTTP 405"
+    assert len({OK, LOGIN, ENROL, FORBIDDEN, NOT_FOUND, redirect_to("/")}) == 6
+
+
+def test_every_role_is_in_every_line_of_the_matrix():
+    for endpoint, line in MATRIX.items():
+        assert set(line) == set(ROLES), endpoint
+    # The set-up wall is not taken for granted: the matrix does say where it stands.
+    assert {MATRIX["auth.password"][role] for role in NO_SECOND_FACTOR} == {ENROL}
+    assert {MATRIX["auth.two_factor"][role] for role in NO_SECOND_FACTOR} == {OK}
 
 
 @pytest.mark.parametrize(("endpoint", "rule", "method"), RULES, ids=map(_rule_id, RULES))
@@ -636,7 +737,7 @@ def test_access(world, endpoint, rule, method):
         url = world.url(endpoint, rule)
         before = world.fingerprint() if expected[role] != OK else None
         response = world.request(role, method, url)
-        got = classify(response)
+        got = classify(response, method)
         if got != expected[role]:
             where = response.headers.get("Location")
             problems.append(f"{role}: expected {expected[role]}, got {got} "
@@ -652,6 +753,55 @@ def test_access(world, endpoint, rule, method):
         if seen:
             problems.append(f"{role}: the answer shows another party's case: {', '.join(seen)}")
     assert not problems, f"{endpoint} ({method} {rule}):\n  " + "\n  ".join(problems)
+
+
+# -- files that are not clean ----------------------------------------------------------------------
+
+# Each file-download route, and whose files of the published case it serves.
+FILE_ROUTES = {
+    "moderation.attachment": ("reporter", "agency"),
+    "agency.attachment": ("reporter", "agency"),
+    "citizen.attachment": ("reporter",),
+    "citizen.document": ("agency",),
+}
+FILE_CASES = [(endpoint, rule, status, by)
+              for endpoint, rule, method in RULES if endpoint in FILE_ROUTES and method == "GET"
+              for status in UNCLEAN for by in FILE_ROUTES[endpoint]]
+
+
+def test_every_file_route_is_checked_with_unclean_files():
+    assert {endpoint for endpoint, *_ in FILE_CASES} == set(FILE_ROUTES)
+    downloads = {endpoint for endpoint, rule, _method in RULES if "attachment_id" in rule}
+    assert downloads == set(FILE_ROUTES), "a new file route: add it to FILE_ROUTES"
+
+
+@pytest.mark.parametrize(("endpoint", "rule", "status", "by"), FILE_CASES,
+                         ids=[f"{e} {s} {b}" for e, _r, s, b in FILE_CASES])
+def test_a_file_that_is_not_clean_is_served_to_nobody(world, endpoint, rule, status, by):
+    """A quarantined or refused file is not found, even by those who may read the case's clean
+    files; the others get what they get for a clean file (the sign-in page, a 403, ...)."""
+    clean = {"reporter": world.pub_file, "agency": world.pub_document}[by]
+    url = world.url(endpoint, rule, attachment_id=world.unclean[(status, by)])
+    problems = []
+    for role in ROLES:
+        allowed = MATRIX[endpoint][role] == OK
+        expected = NOT_FOUND if allowed else MATRIX[endpoint][role]
+        before = world.fingerprint()
+        response = world.request(role, "GET", url)
+        got = classify(response)
+        if got != expected:
+            problems.append(f"{role}: expected {expected}, got {got} ({response.status_code})")
+        if world.fingerprint() != before:
+            problems.append(f"{role}: the database changed")
+        if PDF in response.get_data():
+            problems.append(f"{role}: the file's bytes were sent")
+        if allowed:
+            # The same reader gets the clean file of the same kind: only the status differs.
+            served = world.request(role, "GET", world.url(endpoint, rule, attachment_id=clean))
+            if served.status_code != 200 or served.get_data() != PDF:
+                problems.append(f"{role}: not even the clean file is served "
+                                f"({served.status_code}): the check proves nothing")
+    assert not problems, f"{endpoint} {status} {by} file at {url}:\n  " + "\n  ".join(problems)
 
 
 # -- the checks above can fail: the world shows what they look for -------------------------------
@@ -694,7 +844,7 @@ def test_agency_a_finds_nothing_of_agency_b(world, endpoint):
     for role in ("officer_a", "head_a", "officer_b"):
         before = world.fingerprint()
         response = world.request(role, method, url)
-        answers_[role] = classify(response)
+        answers_[role] = classify(response, method)
         assert role == "officer_b" or world.fingerprint() == before, role
         assert role == "officer_b" or BRAVO not in response.get_data().lower(), role
     assert answers_ == {"officer_a": NOT_FOUND, "head_a": NOT_FOUND, "officer_b": OK}
