@@ -18,11 +18,9 @@ import dataclasses
 import email
 import io
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -46,45 +44,16 @@ from portal.deadlines import today
 from portal.models import Case, CaseEvent, OutboxMessage
 from portal.vocab import CaseStatus
 from tests.conftest import _environ
+from tests.services import DEADLINE, executable, free_port, wait_for
 from tests.test_citizen import CODE, ReportPage
 
 pytestmark = pytest.mark.real_services
 
 ROOT = Path(__file__).resolve().parent.parent
-DEADLINE = 30.0
 # Short, so that a test sees a lease end and a retry come due; the lease is also each
 # delivery job's RQ timeout, so it leaves time for a work horse to build the app.
 LEASE = 5
 RETRY = 2
-
-
-def executable(name: str) -> str:
-    """A program the tests need: next to this Python (the virtualenv), or on PATH."""
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.exists() else shutil.which(name)
-    if not found:
-        pytest.fail(f"{name} is not installed: these tests need a real {name} "
-                    "(`make install` brings rq; redis-server comes from the system's packages)")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = DEADLINE,
-             context: Callable[[], str] = lambda: "") -> Any:
-    """Poll `check` until it returns something true; fail, saying what, at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout:.0f} s for {what}{context()}")
-        time.sleep(0.05)
 
 
 def stays(check: Callable[[], bool], what: str, seconds: float = 1.0) -> None:

@@ -20,7 +20,7 @@ from PIL import Image
 from playwright.sync_api import Browser, Locator, Page
 
 from tests.e2e.conftest import AXE
-from tests.e2e.stack import wait_for
+from tests.services import wait_for
 
 # The impacts that fail a page; "minor" and "moderate" are printed but tolerated.
 FAILING_IMPACTS = ("serious", "critical")

@@ -15,14 +15,10 @@ from __future__ import annotations
 
 import email
 import os
-import shutil
 import socket
 import subprocess
-import sys
 import threading
-import time
 import urllib.request
-from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -30,43 +26,14 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from tests.services import ServiceError, executable, free_port, wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
-DEADLINE = 30.0
 SECRET_KEY = "e2e-secret-key-that-is-long-enough-0123456789abcdef"
 
 
-class StackError(RuntimeError):
+class StackError(ServiceError):
     """A service of the stack did not start or did not answer in time."""
-
-
-def executable(name: str) -> str:
-    """A program: next to this Python (the virtualenv), or on PATH."""
-    beside = Path(sys.executable).parent / name
-    found = str(beside) if beside.exists() else shutil.which(name)
-    if not found:
-        raise StackError(f"{name} is not installed: the browser tests need a real {name} "
-                         "(`make install` brings gunicorn and rq; redis-server comes from the "
-                         "system's packages)")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = DEADLINE,
-             context: Callable[[], str] = lambda: "") -> Any:
-    """Poll `check` until it returns something true; raise, saying what, at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise StackError(f"waited {timeout:.0f} s for {what}{context()}")
-        time.sleep(0.1)
 
 
 class Inbox:
