@@ -40,7 +40,6 @@ from pathlib import Path
 from secrets import randbelow, token_hex
 from urllib.parse import urlsplit
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.serving import make_server
