@@ -41,9 +41,13 @@ step.
 
 from __future__ import annotations
 
+import json
 import math
+import operator
 import re
-from collections import defaultdict
+import threading
+import weakref
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -51,7 +55,21 @@ from fractions import Fraction
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, delete, exists, func, insert, literal, or_, select, text
+from sqlalchemy import (
+    Text,
+    and_,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased
 
 from portal import deadlines
@@ -551,7 +569,8 @@ def scoreboard(session: Session, since: date, until: date, sector: str | None) -
     """Every agency's figures over the months from the one of `since` to the one of `until`.
 
     Reads only the aggregates and the snapshots, in two queries whatever the number of
-    agencies. `sector`: one sector's cases (a `portal.vocab.Sector` code), or None for all.
+    agencies (one when the same figures were summed before: `SummedHistograms`). `sector`:
+    one sector's cases (a `portal.vocab.Sector` code), or None for all.
     One `AgencyRow` per active agency (and per inactive one with figures in the period),
     ordered by kind (in the order of `AgencyKind`), then rank, then name. Its fields:
 
@@ -599,20 +618,21 @@ def _scoreboard(session: Session, since: date, until: date, sector: str | None,
              .outerjoin(AgencySnapshot, AgencySnapshot.agency_id == Agency.id)
              .where(or_(Agency.active, totals.c.agency_id.is_not(None),
                         Agency.id == (include or 0))))
-    histogram_query = (select(AgencyMonthStats.agency_id, AgencyMonthStats.answer_days)
+    histogram_query = (select(AgencyMonthStats.agency_id, cast(AgencyMonthStats.answer_days, Text))
                        .where(*where, AgencyMonthStats.answered > 0))
     if kind is not None:
         query = query.where(Agency.kind == kind)
         histogram_query = histogram_query.join(Agency, Agency.id == AgencyMonthStats.agency_id) \
             .where(Agency.kind == kind)
-    histograms: dict[int, list[int]] = defaultdict(lambda: [0] * DAY_BUCKETS)
-    for agency_id, days in session.execute(histogram_query):
-        summed = histograms[agency_id]
-        for index, count in enumerate(days[:DAY_BUCKETS]):
-            summed[index] += count
+    rows = session.execute(query).all()
+    # The histograms are most of the work (a row per agency, month and sector, 61 numbers
+    # each): summed once for the figures they go with (see `SummedHistograms`).
+    key = (month_of(since), month_of(until), sector, kind, include, tuple(map(tuple, rows)))
+    histograms = SummedHistograms.of(session).get(key, lambda: _sum_histograms(
+        session.execute(histogram_query)))
 
     partial = []
-    for row in session.execute(query):
+    for row in rows:
         agency_id, code, name, name_en, agency_kind = row[:5]
         counts = dict(zip(COUNTS, row[5:5 + len(COUNTS)], strict=True))
         open_now, overdue_now, snapshot_at = row[5 + len(COUNTS):]
@@ -627,6 +647,65 @@ def _scoreboard(session: Session, since: date, until: date, sector: str | None,
             satisfaction_low=interval[0] if interval else None,
             satisfaction_high=interval[1] if interval else None, **counts))
     return _ranked(partial)
+
+
+def _sum_histograms(rows: Iterable[tuple[int, str]]) -> dict[int, tuple[int, ...]]:
+    """Each agency's histograms (as JSON text) summed bucket by bucket, shorter ones padded."""
+    texts: dict[int, list[str]] = defaultdict(list)
+    for agency_id, days in rows:
+        texts[agency_id].append(days)
+    summed = {}
+    for agency_id, histograms in texts.items():
+        total = [0] * DAY_BUCKETS
+        # One parse per agency, and the additions in C: a million numbers on a city's board.
+        for days in json.loads("[" + ",".join(histograms) + "]"):
+            if len(days) < DAY_BUCKETS:
+                days = days + [0] * (DAY_BUCKETS - len(days))
+            total = list(map(operator.add, total, days))
+        summed[agency_id] = tuple(total)
+    return summed
+
+
+class SummedHistograms:
+    """Summed histograms of recent scoreboards, kept with the figures they were read with.
+
+    The key holds the period, sector and kind asked for and every figure of the scoreboard's
+    first query: each agency's summed counts and the time of its snapshot. The aggregates
+    change only through `refresh`, which ends by replacing every snapshot (a new time), so a
+    scoreboard asked for again after a refresh gets a new key and is summed again; until
+    then the same figures mean the same histograms. Per database engine, in this process,
+    the `SIZE` most recent.
+    """
+
+    SIZE = 64
+    _by_engine: weakref.WeakKeyDictionary[Engine, SummedHistograms] = weakref.WeakKeyDictionary()
+    _lock = threading.Lock()
+
+    def __init__(self):
+        self.entries: OrderedDict[tuple, dict[int, tuple[int, ...]]] = OrderedDict()
+
+    @classmethod
+    def of(cls, session: Session) -> SummedHistograms:
+        engine = session.get_bind()
+        engine = getattr(engine, "engine", engine)
+        with cls._lock:
+            kept = cls._by_engine.get(engine)
+            if kept is None:
+                kept = cls._by_engine[engine] = cls()
+            return kept
+
+    def get(self, key: tuple, compute) -> dict[int, tuple[int, ...]]:
+        with self._lock:
+            found = self.entries.get(key)
+            if found is not None:
+                self.entries.move_to_end(key)
+                return found
+        found = compute()
+        with self._lock:
+            self.entries[key] = found
+            while len(self.entries) > self.SIZE:
+                self.entries.popitem(last=False)
+        return found
 
 
 def _rank_key(row: dict[str, Any]) -> tuple:

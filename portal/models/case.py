@@ -17,12 +17,17 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base, utcnow
 from portal.models.organisation import Agency, FrontCommittee
 from portal.models.user import User
+from portal.vocab import OPEN_STATUSES
+
+# The open cases: a few percent of a big table, and what the Front's queue works on.
+OPEN_CASES = text("status IN (" + ", ".join(f"'{s}'" for s in sorted(OPEN_STATUSES)) + ")")
 
 
 class Case(Base):
@@ -37,6 +42,26 @@ class Case(Base):
         # Accent-free text search: trigrams make `LIKE '%term%'` use an index on PostgreSQL.
         Index("ix_cases_search_text_trgm", "search_text", postgresql_using="gin",
               postgresql_ops={"search_text": "gin_trgm_ops"}).ddl_if(dialect="postgresql"),
+        # The queue of open cases (moderation.queue): by deadline, then id, with the columns
+        # the filters and the counts per status read, so a count needs no table row.
+        Index("ix_cases_open_queue", "due_on", "id", "status", "front_committee_id",
+              "agency_id", "assigned_agency_id", "sector", "conduct", "ward_code",
+              "claimed_by_id", "confidential", "escalation_level",
+              postgresql_where=OPEN_CASES, sqlite_where=OPEN_CASES),
+        Index("ix_cases_open_search_trgm", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "gin_trgm_ops"},
+              postgresql_where=OPEN_CASES).ddl_if(dialect="postgresql"),
+        # Every case with a deadline (the open ones), by deadline: the queue of all statuses.
+        Index("ix_cases_due_on_id", "due_on", "id", postgresql_where=text("due_on IS NOT NULL"),
+              sqlite_where=text("due_on IS NOT NULL")),
+        # The closed, rejected and merged cases counted since a moment (moderation.queue);
+        # without the open cases, which change often and have no closing time.
+        Index("ix_cases_closed_at", "closed_at", postgresql_where=text("closed_at IS NOT NULL"),
+              sqlite_where=text("closed_at IS NOT NULL")),
+        # The public search of published answers (portal.published).
+        Index("ix_cases_public_search_text_trgm", "public_search_text", postgresql_using="gin",
+              postgresql_ops={"public_search_text": "gin_trgm_ops"},
+              postgresql_where=text("published_at IS NOT NULL")).ddl_if(dialect="postgresql"),
         CheckConstraint("length(description) <= 10000", name="description_length"),
     )
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from flask_babel import force_locale
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, load_only, selectinload
 from werkzeug.datastructures import MultiDict
 
 from portal import lifecycle, receipts, reports
@@ -480,9 +480,16 @@ def parse_query(args: MultiDict, now: datetime) -> RequestQuery:
     return RequestQuery(codes=codes or None, statuses=statuses or None, start=start, end=end)
 
 
+# What `request_views` reads of a case: a thousand rows without their texts, hashes and
+# search columns load in a fraction of the time.
+VIEW_COLUMNS = (Case.id, Case.created_at, Case.status, Case.reject_reason, Case.merged_into_id,
+                Case.conduct, Case.description_redacted, Case.published_at, Case.ward_code,
+                Case.due_on, Case.paused_on, Case.assigned_agency_id, Case.front_committee_id)
+
+
 def find_requests(session: Session, query: RequestQuery) -> list[Case]:
     """At most 1000 cases, newest first."""
-    stmt = select(Case).options(selectinload(Case.assigned_agency),
+    stmt = select(Case).options(load_only(*VIEW_COLUMNS), selectinload(Case.assigned_agency),
                                 selectinload(Case.front_committee))
     if query.references is not None:
         wanted = {r.upper() for r in query.references}
@@ -513,7 +520,8 @@ def _merged_into(session: Session, cases: list[Case]) -> dict[int, str]:
     ids = {c.merged_into_id for c in cases if c.merged_into_id}
     if not ids:
         return {}
-    return {c.id: c.reference for c in session.scalars(select(Case).where(Case.id.in_(ids)))}
+    return {c.id: c.reference for c in session.scalars(
+        select(Case).options(load_only(Case.id, Case.created_at)).where(Case.id.in_(ids)))}
 
 
 def _commune_names() -> dict[int, str]:
