@@ -24,20 +24,17 @@ What keeps it fast on a million cases (measured by `make bench`, bench/):
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections import OrderedDict
 from dataclasses import astuple, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import ColumnElement, bindparam, false, func, or_, select, true, tuple_
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, joinedload
 
 from portal import paging
 from portal.citizen.forms import to_int_or_none
 from portal.db import utcnow
 from portal.deadlines import WorkingCalendar, today
+from portal.memo import EngineMemo
 from portal.models import Case, User
 from portal.search import escape_like, fold
 from portal.vocab import OPEN_STATUSES, CaseStatus
@@ -253,7 +250,7 @@ def status_counts(session: Session, user: User, filters: QueueFilters) -> dict[s
     return counts
 
 
-class TerminalCounts:
+class TerminalCounts(EngineMemo):
     """Counts of the cases in a terminal state (closed, rejected, merged), kept per filter.
 
     Why it is exact: a case in one of those states never leaves it (`portal.lifecycle` has no
@@ -274,36 +271,15 @@ class TerminalCounts:
     MARGIN = timedelta(minutes=10)
     REBASE = timedelta(hours=1)
     SIZE = 256
-    _by_engine: weakref.WeakKeyDictionary[Engine, TerminalCounts] = weakref.WeakKeyDictionary()
-    _lock = threading.Lock()
-
-    def __init__(self):
-        self.entries: OrderedDict[tuple, tuple[datetime, dict[str, int]]] = OrderedDict()
-
-    @classmethod
-    def of(cls, session: Session) -> TerminalCounts:
-        engine = session.get_bind()
-        engine = getattr(engine, "engine", engine)
-        with cls._lock:
-            counts = cls._by_engine.get(engine)
-            if counts is None:
-                counts = cls._by_engine[engine] = cls()
-            return counts
 
     def get(self, session: Session, key: tuple, *conditions) -> dict[str, int]:
         now = utcnow()
-        with self._lock:
-            entry = self.entries.get(key)
-            if entry is not None:
-                self.entries.move_to_end(key)
+        entry = self.recall(key)
         if entry is None or entry[0] < now - self.REBASE - self.MARGIN:
             moment = now - self.MARGIN
             entry = (moment, _count(session, *conditions, or_(Case.closed_at <= moment,
                                                               Case.closed_at.is_(None))))
-            with self._lock:
-                self.entries[key] = entry
-                while len(self.entries) > self.SIZE:
-                    self.entries.popitem(last=False)
+            self.keep(key, entry)
         moment, settled = entry
         counts = dict(settled)
         for status, count in _count(session, *conditions, Case.closed_at > moment).items():

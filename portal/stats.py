@@ -45,9 +45,7 @@ import json
 import math
 import operator
 import re
-import threading
-import weakref
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -69,12 +67,12 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, aliased
 
 from portal import deadlines
 from portal.agency.figures import MIN_RATINGS, SATISFIED, WAITING_FOR_AGENCY, hanoi_day
 from portal.db import utcnow
+from portal.memo import EngineMemo
 from portal.models import (
     Agency,
     AgencyMonthStats,
@@ -666,7 +664,7 @@ def _sum_histograms(rows: Iterable[tuple[int, str]]) -> dict[int, tuple[int, ...
     return summed
 
 
-class SummedHistograms:
+class SummedHistograms(EngineMemo):
     """Summed histograms of recent scoreboards, kept with the figures they were read with.
 
     The key holds the period, sector and kind asked for and every figure of the scoreboard's
@@ -678,33 +676,12 @@ class SummedHistograms:
     """
 
     SIZE = 64
-    _by_engine: weakref.WeakKeyDictionary[Engine, SummedHistograms] = weakref.WeakKeyDictionary()
-    _lock = threading.Lock()
-
-    def __init__(self):
-        self.entries: OrderedDict[tuple, dict[int, tuple[int, ...]]] = OrderedDict()
-
-    @classmethod
-    def of(cls, session: Session) -> SummedHistograms:
-        engine = session.get_bind()
-        engine = getattr(engine, "engine", engine)
-        with cls._lock:
-            kept = cls._by_engine.get(engine)
-            if kept is None:
-                kept = cls._by_engine[engine] = cls()
-            return kept
 
     def get(self, key: tuple, compute) -> dict[int, tuple[int, ...]]:
-        with self._lock:
-            found = self.entries.get(key)
-            if found is not None:
-                self.entries.move_to_end(key)
-                return found
-        found = compute()
-        with self._lock:
-            self.entries[key] = found
-            while len(self.entries) > self.SIZE:
-                self.entries.popitem(last=False)
+        found = self.recall(key)
+        if found is None:
+            found = compute()
+            self.keep(key, found)
         return found
 
 
