@@ -675,14 +675,8 @@ class Simulator:
             t = self.at(self.later(t, _triage_days(rng)))
             if returns < 2 and rng.random() < 0.13:
                 returns += 1
-                reason = "Câu trả lời chưa làm rõ trách nhiệm của cán bộ."
-                answer[10:14] = ["returned", reason, moderator, t]
-                self.unpublish()
-                data = self.set_deadline("answer", t)
-                self.assignment[7] = self.due_on
-                self.event(t, "staff", moderator, "return_answer", to_status="in_progress",
-                           reason=reason, data={"answer_id": answer[0], **data})
-                t, answer = self.answer_again(t, officer, answer)
+                t, answer = self.return_answer(t, moderator, officer, answer,
+                                               "Câu trả lời chưa làm rõ trách nhiệm của cán bộ.")
             self.publishable = (f"{folded} {f_finding} {f_action}".strip()
                                 if consent and self.redacted is not None else None)
             self.accept(t, moderator, answer)
@@ -711,18 +705,23 @@ class Simulator:
                                reason="Câu trả lời của cơ quan là phù hợp.")
                     raise Stop
                 returns += 1
-                reason = "Đề nghị cơ quan giải quyết lại theo ý kiến người phản ánh."
-                answer[10:14] = ["returned", reason, moderator, t]
-                self.unpublish()
-                data = self.set_deadline("answer", t)
-                self.assignment[7] = self.due_on
-                self.event(t, "staff", moderator, "return_answer", to_status="in_progress",
-                           reason=reason, data={"answer_id": answer[0], **data})
-                t, answer = self.answer_again(t, officer, answer)
+                t, answer = self.return_answer(
+                    t, moderator, officer, answer,
+                    "Đề nghị cơ quan giải quyết lại theo ý kiến người phản ánh.")
                 # A second answer after a dispute is accepted and the case ends there.
                 self.accept(t, moderator, answer)
             # No verdict: the rating window ends and the sweep closes the case.
             self.at(self.now)
+
+    def return_answer(self, t, moderator, officer, answer, reason):
+        """The Front returns the answer with a reason; the officer answers again."""
+        answer[10:14] = ["returned", reason, moderator, t]
+        self.unpublish()
+        data = self.set_deadline("answer", t)
+        self.assignment[7] = self.due_on
+        self.event(t, "staff", moderator, "return_answer", to_status="in_progress",
+                   reason=reason, data={"answer_id": answer[0], **data})
+        return self.answer_again(t, officer, answer)
 
     def answer_again(self, t: datetime, officer: int, previous: list) -> tuple[datetime, list]:
         """A returned answer: the agency answers again; the Front's review moment, the answer."""
