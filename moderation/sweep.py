@@ -17,9 +17,11 @@ rating window has ended are closed with `lifecycle.close_unrated`.
 The working calendar (national holidays from the `holidays` library, the city's days off
 from the database) cannot be evaluated in SQL, so Python turns "N working days overdue"
 into "due before date D", and one query per batch compares dates on the
-(status, due_on) index and computes each case's target rung. Each case is then changed
-in a transaction of its own, so a failure or a concurrent change costs that case only;
-it is picked up again by the next run. A case already at its target is not selected,
+(status, due_on) index, computes each case's target rung and loads the cases themselves.
+Each case is then changed under a savepoint of its own, so a failure or a concurrent
+change (the version check) costs that case only; it is picked up again by the next run.
+The batch commits once: a commit per case cost the first sweep of a day at city scale
+(thousands of cases) most of its time. A case already at its target is not selected,
 which makes a second run right after a first one do nothing.
 """
 
@@ -34,10 +36,11 @@ from typing import Any
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy import case as case_when
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from portal import deadlines, lifecycle, notifications, outbox
-from portal.db import commit_or_conflict
 from portal.deadlines import WorkingCalendar
 from portal.lifecycle import ESCALATION_STEPS, Actor, TransitionRefused
 from portal.models import Case
@@ -53,9 +56,10 @@ FRONT_STAGES = tuple(sorted(lifecycle.FRONT_STAGES))
 AGENCY_RUNG_DAYS = {1: 1, 2: 3, 3: 5}
 FRONT_STAGE_DAYS = 1
 TOP = len(ESCALATION_STEPS)
-# Enough to make each query worth its round trip, small enough that a batch of rows and
-# the cases loaded from it never weigh much, whatever the size of the table.
-BATCH_SIZE = 500
+# Enough to make each query and each commit worth its round trip, small enough that a batch
+# never weighs much in memory nor keeps its changed rows locked for long (a fraction of a
+# second), whatever the size of the table.
+BATCH_SIZE = 200
 
 
 @dataclass
@@ -118,29 +122,32 @@ def candidates_query(calendar: WorkingCalendar, today: date) -> Select:
         and_(Case.status.in_(FRONT_STAGES), Case.due_on < front_date),
     )
     rating_ended = and_(Case.status == S.RESOLVED, Case.due_on < today)
-    return (select(Case.id, Case.status, Case.version, target)
+    return (select(Case, target)
             .where(or_(and_(overdue, Case.escalation_level < target), rating_ended))
             .order_by(Case.id))
 
 
 def _batch(session: Session, query: Select, after_id: int, limit: int) -> list[Row]:
-    rows = session.execute(query.where(Case.id > after_id).limit(limit)).all()
-    # The read must not hold a transaction open while the cases are changed one by one.
-    session.commit()
-    return rows
+    # populate_existing: a case still in the session from an earlier batch is read anew.
+    return session.execute(query.where(Case.id > after_id).limit(limit)
+                           .execution_options(populate_existing=True)).all()
 
 
 def sweep(session: Session, today: date | None = None, *,
           batch_size: int = BATCH_SIZE) -> SweepResult:
     """Escalate every overdue case to the rung it has reached and close ended rating windows.
 
-    Give it a session of its own: it commits after each case. Safe to run again at any time,
+    Give it a session of its own: it commits after each batch. Safe to run again at any time,
     and next to another sweep (the version check makes one of the two skip the case).
     """
     started = time.perf_counter()
     today = today or deadlines.today()
     calendar = WorkingCalendar.load(session)
     query = candidates_query(calendar, today)
+    # SQLite's driver ends its transaction with the outermost savepoint, and a savepoint rolled
+    # back would keep the database's only write lock until the batch ends: there each case
+    # commits on its own, as a web request would.
+    each_case_commits = session.get_bind().dialect.name == "sqlite"
     result = SweepResult(today)
     after_id = 0
     while True:
@@ -148,47 +155,42 @@ def sweep(session: Session, today: date | None = None, *,
         result.batches += 1
         for row in rows:
             result.selected += 1
-            _handle(session, row, today, calendar, result)
+            _handle(session, row.Case, row.target, today, calendar, result)
+            if each_case_commits:
+                session.commit()
+        session.commit()
+        # The sweep delivers nothing itself (the relay does): keep no reference to the
+        # messages, so memory stays flat over a long run.
+        session.info.pop(outbox.NEW_MESSAGES, None)
         if len(rows) < batch_size:
             break
-        after_id = rows[-1].id
+        after_id = rows[-1].Case.id
     result.duration = time.perf_counter() - started
     log.info(result.summary())
     return result
 
 
-def _handle(session: Session, row: Row, today: date, calendar: WorkingCalendar,
-            result: SweepResult) -> None:
-    """Act on one selected case in a transaction of its own."""
+def _handle(session: Session, case: Case, target: int, today: date,
+            calendar: WorkingCalendar, result: SweepResult) -> None:
+    """Act on one selected case under a savepoint of its own."""
+    closing = case.status == S.RESOLVED
     try:
-        case = session.get(Case, row.id, populate_existing=True)
-        if case is None or case.version != row.version:
-            result.skipped += 1
-            return
-        if row.status == S.RESOLVED:
-            lifecycle.close_unrated(session, case, Actor.system(), expected_version=row.version)
-            climbed = []
-        else:
-            climbed = _climb(session, case, row.target, today, calendar)
-        if not commit_or_conflict(session):
-            result.skipped += 1
-            return
-    except TransitionRefused:
-        # The case moved on between the query and now (a concurrent action, or the clock of
-        # the lifecycle disagreeing with `today`): nothing to do this time.
-        session.rollback()
+        with session.begin_nested():
+            if closing:
+                lifecycle.close_unrated(session, case, Actor.system())
+                climbed = []
+            else:
+                climbed = _climb(session, case, target, today, calendar)
+    except (TransitionRefused, StaleDataError, IntegrityError):
+        # The case moved on since it was read (a concurrent action, or the clock of the
+        # lifecycle disagreeing with `today`): nothing to do this time.
         result.skipped += 1
         return
     except Exception:
-        session.rollback()
-        log.exception("deadline sweep: case %s failed; it is tried again next run", row.id)
+        log.exception("deadline sweep: case %s failed; it is tried again next run", case.id)
         result.failed += 1
         return
-    finally:
-        # The sweep delivers nothing itself (the relay does): keep no reference to the
-        # messages, so memory stays flat over a long run.
-        session.info.pop(outbox.NEW_MESSAGES, None)
-    if row.status == S.RESOLVED:
+    if closing:
         result.closed += 1
     for step in climbed:
         result.escalated[step] += 1
