@@ -23,8 +23,15 @@ from wtforms.validators import DataRequired, InputRequired, NumberRange, Optiona
 
 from portal.citizen.forms import TEXT, at_most, plain_text, to_int_or_none
 from portal.db import get_session
+from portal.i18n import translated
 from portal.models import Agency, CannedReply
 from portal.vocab import CONDUCT_LABELS, REJECT_REASON_LABELS, SECTOR_LABELS, STATUS_LABELS
+from portal.widgets import QuickSelect
+
+
+def _filter(label, **kwargs) -> SelectField:
+    """A filter read from the query string: a value not in the list filters nothing."""
+    return SelectField(label, widget=QuickSelect(), validate_choice=False, **kwargs)
 
 
 class QueueFilterForm(FlaskForm):
@@ -33,28 +40,29 @@ class QueueFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    status = SelectField(_l("Status"), validate_choice=False, default="open")
-    agency = SelectField(_l("Agency"), coerce=to_int_or_none, validate_choice=False)
-    conduct = SelectField(_l("Conduct"), validate_choice=False)
-    sector = SelectField(_l("Sector"), validate_choice=False)
-    commune = SelectField(_l("Commune or ward"), coerce=to_int_or_none, validate_choice=False)
-    committee = SelectField(_l("Front committee"), coerce=to_int_or_none, validate_choice=False)
-    claimed = SelectField(_l("Taken by"), validate_choice=False)
-    confidential = SelectField(_l("Identity"), validate_choice=False)
+    status = _filter(_l("Status"), default="open")
+    agency = _filter(_l("Agency"), coerce=to_int_or_none)
+    conduct = _filter(_l("Conduct"))
+    sector = _filter(_l("Sector"))
+    commune = _filter(_l("Commune or ward"), coerce=to_int_or_none)
+    committee = _filter(_l("Front committee"), coerce=to_int_or_none)
+    claimed = _filter(_l("Taken by"))
+    confidential = _filter(_l("Identity"))
     overdue = BooleanField(_l("Overdue only"))
     escalated = BooleanField(_l("Escalated only"))
     due_within = IntegerField(_l("Due within (working days)"),
                               validators=[Optional(), NumberRange(min=0, max=90)])
     q = StringField(_l("Search"), **TEXT, validators=[at_most(200)])
-    sort = SelectField(_l("Sort by"), validate_choice=False, default="deadline", choices=[
+    sort = _filter(_l("Sort by"), default="deadline", choices=[
         ("deadline", _l("Deadline")), ("newest", _l("Newest")), ("oldest", _l("Oldest"))])
 
     def fill_choices(self, agencies, communes, committees, colleagues) -> None:
         everything = ("", _l("All"))
-        self.status.choices = [("open", _l("Open")), everything] + list(STATUS_LABELS.items())
+        self.status.choices = [("open", _l("Open")), everything] + list(
+            translated(STATUS_LABELS).items())
         self.agency.choices = [everything] + agencies
-        self.conduct.choices = [everything] + list(CONDUCT_LABELS.items())
-        self.sector.choices = [everything] + list(SECTOR_LABELS.items())
+        self.conduct.choices = [everything] + list(translated(CONDUCT_LABELS).items())
+        self.sector.choices = [everything] + list(translated(SECTOR_LABELS).items())
         self.commune.choices = [everything] + communes
         self.committee.choices = [everything] + committees
         self.claimed.choices = [everything, ("me", _l("Me")), ("nobody", _l("Nobody"))] + colleagues
@@ -86,7 +94,7 @@ class CannedTextForm(ActionForm):
     """A text that may come from a canned reply when the box is left empty."""
 
     purpose = ""
-    canned = SelectField(_l("Canned reply"), validate_choice=False)
+    canned = _filter(_l("Canned reply"))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -150,7 +158,7 @@ class MergeForm(ActionForm):
 
 class ForwardForm(CannedTextForm):
     purpose = "forward"
-    agency_id = SelectField(_l("Agency responsible"), coerce=to_int_or_none, validate_choice=False)
+    agency_id = _filter(_l("Agency responsible"), coerce=to_int_or_none)
     recommendation = TextAreaField(_l("The Front's recommendation"), **TEXT,
                                    validators=[plain_text, at_most(5000)])
     due_on = DateField(_l("Acknowledgement deadline (supervisors only; empty: the rule)"),

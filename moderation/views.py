@@ -52,16 +52,19 @@ def _filter_form() -> QueueFilterForm:
     db = get_session()
     user = staff()
     form = QueueFilterForm(request.args)
-    agencies = [(a.id, a.name) for a in db.scalars(
-        select(Agency).where(Agency.active.is_(True)).order_by(Agency.kind, Agency.name))]
+    # Plain rows, not objects: the lists are read on every page of the queue.
+    agencies = [(agency_id, name) for agency_id, name in db.execute(
+        select(Agency.id, Agency.name).where(Agency.active.is_(True))
+        .order_by(Agency.kind, Agency.name))]
     committees = []
     if user.front_committee.is_city:
-        committees = [(c.id, c.name) for c in db.scalars(
-            select(FrontCommittee).order_by(FrontCommittee.ward_code.is_not(None),
-                                            FrontCommittee.name))]
-    colleagues = [(str(u.id), u.name or u.email) for u in db.scalars(
-        select(User).where(User.front_committee_id == user.front_committee_id,
-                           User.active.is_(True)).order_by(User.name))]
+        committees = [(committee_id, name) for committee_id, name in db.execute(
+            select(FrontCommittee.id, FrontCommittee.name)
+            .order_by(FrontCommittee.ward_code.is_not(None), FrontCommittee.name))]
+    colleagues = [(str(user_id), name or email) for user_id, name, email in db.execute(
+        select(User.id, User.name, User.email)
+        .where(User.front_committee_id == user.front_committee_id, User.active.is_(True))
+        .order_by(User.name))]
     form.fill_choices(agencies, [(c.code, c.name) for c in hanoi_communes()], committees,
                       colleagues)
     form.validate()

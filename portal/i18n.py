@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, redirect, request, session
@@ -13,6 +15,7 @@ from portal.extensions import babel
 from portal.models import Agency
 
 LANGUAGES = {"vi": "Tiếng Việt", "en": "English"}
+K = TypeVar("K")
 
 
 def _escaped_html(self: LazyString) -> str:
@@ -48,6 +51,36 @@ def agency_name(agency: Agency) -> str:
     return agency.name
 
 
+_translated: dict[tuple[int, str], dict] = {}
+
+
+def translated(labels: Mapping[K, Any]) -> dict[K, str]:
+    """A vocabulary's labels read in the language of the page, once per language and process.
+
+    For the module-level vocabularies of `portal.vocab` and their like, which live as long as
+    the process: a queue page shows hundreds of labels, and each lazy string read asks Babel
+    for the translations again.
+    """
+    key = (id(labels), str(get_locale()))
+    found = _translated.get(key)
+    if found is None:
+        found = _translated[key] = {value: str(label) for value, label in labels.items()}
+    return found
+
+
+class Labels:
+    """`labels.<name>` in templates: the named vocabulary, `translated`."""
+
+    def __init__(self, **vocabularies: Mapping) -> None:
+        self._vocabularies = vocabularies
+
+    def __getattr__(self, name: str) -> dict:
+        try:
+            return translated(self._vocabularies[name])
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 def switch_language(code: str):
     if code in LANGUAGES:
         session["lang"] = code
@@ -70,21 +103,21 @@ def init_app(app: Flask) -> None:
         format_date=format_date,
         format_datetime=format_datetime,
         today=today,
-        labels={
-            "status": vocab.STATUS_LABELS,
-            "conduct": vocab.CONDUCT_LABELS,
-            "sector": vocab.SECTOR_LABELS,
-            "stage": vocab.DEADLINE_STAGE_LABELS,
-            "outcome": vocab.OUTCOME_LABELS,
-            "reject_reason": vocab.REJECT_REASON_LABELS,
-            "event": vocab.EVENT_LABELS,
-            "deadline_state": vocab.DEADLINE_STATE_LABELS,
-            "action": vocab.ACTION_LABELS,
-            "agency_action": vocab.AGENCY_ACTION_LABELS,
-            "status_short": vocab.STATUS_SHORT_LABELS,
-            "decision": vocab.DECISION_LABELS,
-            "actor_kind": vocab.ACTOR_KIND_LABELS,
-            "reporter_kind": vocab.REPORTER_KIND_LABELS,
-            "refusal": quarantine.REFUSAL_LABELS,
-        },
+        labels=Labels(
+            status=vocab.STATUS_LABELS,
+            conduct=vocab.CONDUCT_LABELS,
+            sector=vocab.SECTOR_LABELS,
+            stage=vocab.DEADLINE_STAGE_LABELS,
+            outcome=vocab.OUTCOME_LABELS,
+            reject_reason=vocab.REJECT_REASON_LABELS,
+            event=vocab.EVENT_LABELS,
+            deadline_state=vocab.DEADLINE_STATE_LABELS,
+            action=vocab.ACTION_LABELS,
+            agency_action=vocab.AGENCY_ACTION_LABELS,
+            status_short=vocab.STATUS_SHORT_LABELS,
+            decision=vocab.DECISION_LABELS,
+            actor_kind=vocab.ACTOR_KIND_LABELS,
+            reporter_kind=vocab.REPORTER_KIND_LABELS,
+            refusal=quarantine.REFUSAL_LABELS,
+        ),
     )
