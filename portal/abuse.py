@@ -117,13 +117,17 @@ def hit(db: Session, bucket: Bucket) -> Hit:
     ids = tuple(row.id for row in rows)
     now = utcnow()
     since = now - bucket.window
+    window = (RateLimitHit.bucket == bucket.name, RateLimitHit.created_at >= since)
+    counts = db.execute(select(*(func.count().filter(RateLimitHit.key == key)
+                                 for key in keys.values()))
+                        .where(*window, RateLimitHit.key.in_(list(keys.values())))).one()
+    counted = dict(zip(keys, counts, strict=True))
     refusals = []
     for by, limit in bucket.limits():
-        in_window = (RateLimitHit.bucket == bucket.name, RateLimitHit.key == keys[by],
-                     RateLimitHit.created_at >= since)
-        count = db.scalar(select(func.count()).select_from(RateLimitHit).where(*in_window)) or 0
+        count = counted[by]
         if count <= limit:
             continue
+        in_window = (*window, RateLimitHit.key == keys[by])
         # Without this request's hit, the count is at least the limit; another is let in when
         # the hit that keeps it there leaves the window.
         freeing = db.scalar(select(RateLimitHit.created_at)

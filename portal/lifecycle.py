@@ -354,9 +354,11 @@ def submit(session: Session, report: NewReport, code: str | None = None) -> tupl
         event_count=0,
         event_head_hash=GENESIS,
     )
+    # Before the row is written: set afterwards, the deadline would rewrite every index of
+    # the row the insert has just filled.
+    deadline = _set_deadline(session, case, DeadlineStage.TRIAGE)
     session.add(case)
     session.flush()  # the case id goes into the event chain
-    deadline = _set_deadline(session, case, DeadlineStage.TRIAGE)
     record(session, case, Actor.reporter(case.id), "submit", data={
         "agency_id": agency.id, "front_committee_id": case.front_committee_id, **deadline})
     if case.reporter_email:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from sqlalchemy import select
@@ -29,9 +30,16 @@ class Commune:
     name: str  # "Phường Hoàn Kiếm", "Xã Sóc Sơn"
 
 
-def hanoi_communes() -> list[Commune]:
-    return sorted((Commune(int(w.code), w.name) for w in Ward.iter_by_province(HANOI)),
-                  key=lambda c: c.code)
+@cache
+def hanoi_communes() -> tuple[Commune, ...]:
+    """Fixed for the life of the process: the list comes with the installed package."""
+    return tuple(sorted((Commune(int(w.code), w.name) for w in Ward.iter_by_province(HANOI)),
+                        key=lambda c: c.code))
+
+
+@cache
+def hanoi_commune_codes() -> frozenset[int]:
+    return frozenset(c.code for c in hanoi_communes())
 
 
 def commune_agency_code(ward_code: int) -> str:

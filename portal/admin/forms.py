@@ -55,10 +55,10 @@ def _in(labels, message):
 
 
 def _hanoi_commune(_form, field):
-    from portal.seed import hanoi_communes
+    from portal.seed import hanoi_commune_codes
 
     raw = field.raw_data[0] if field.raw_data else ""
-    if raw and field.data not in {c.code for c in hanoi_communes()}:
+    if raw and field.data not in hanoi_commune_codes():
         raise ValidationError(_l("Choose a commune or ward from the list."))
 
 

@@ -173,10 +173,10 @@ class ReportForm(FlaskForm):
             raise ValidationError(_l("This date is too far in the past."))
 
     def validate_ward_code(self, field):
-        from portal.seed import hanoi_communes
+        from portal.seed import hanoi_commune_codes
 
         raw = field.raw_data[0] if field.raw_data else ""
-        if raw and field.data not in {c.code for c in hanoi_communes()}:
+        if raw and field.data not in hanoi_commune_codes():
             raise ValidationError(_l("Choose a commune or ward from the list."))
 
     def _check_ban(self, field, kind: str, message):
@@ -282,14 +282,15 @@ def agency_choices(language: str) -> dict[str, list[tuple[int, str]]]:
     """Every active agency, grouped by kind, for a select that works without JavaScript."""
     from portal.vocab import AGENCY_KIND_LABELS
 
-    groups: dict[str, list[tuple[int, str]]] = {}
-    agencies = get_session().scalars(
-        select(Agency).where(Agency.active.is_(True)).order_by(Agency.kind, Agency.name)
-    )
-    for agency in agencies:
-        label = str(AGENCY_KIND_LABELS.get(agency.kind, agency.kind))
-        name = agency.name_en if language == "en" and agency.name_en else agency.name
-        groups.setdefault(label, []).append((agency.id, name))
-    order = [str(v) for v in AGENCY_KIND_LABELS.values()]
-    return dict(sorted(groups.items(), key=lambda item: order.index(item[0])
-                       if item[0] in order else len(order)))
+    # Plain rows and one label per kind: the form is built on every request that shows or
+    # checks it, and loading every agency as an object cost the report form most of its time.
+    rows = get_session().execute(
+        select(Agency.id, Agency.kind, Agency.name, Agency.name_en)
+        .where(Agency.active.is_(True)).order_by(Agency.kind, Agency.name))
+    by_kind: dict[str, list[tuple[int, str]]] = {}
+    for agency_id, kind, name, name_en in rows:
+        by_kind.setdefault(kind, []).append(
+            (agency_id, name_en if language == "en" and name_en else name))
+    order = list(AGENCY_KIND_LABELS)
+    return {str(AGENCY_KIND_LABELS.get(kind, kind)): by_kind[kind]
+            for kind in sorted(by_kind, key=lambda k: order.index(k) if k in order else len(order))}

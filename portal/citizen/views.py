@@ -92,11 +92,14 @@ def report_submit():
     db = get_session()
     token = form.submission_token.data or ""
     issued = token in session.get(ISSUED_TOKENS, [])
-    existing = (db.scalar(select(Case).where(Case.submission_token == token))
-                if receipts.is_submission_token(token) else None)
-    if existing is not None:
-        return _already_received(existing, issued)
     if not issued:
+        # Sent again after its receipt was shown (the token left this session then), or a
+        # form from elsewhere. A form sent twice at once while still issued is caught by the
+        # token's unique key when its case is stored (`reports.create`).
+        existing = (db.scalar(select(Case).where(Case.submission_token == token))
+                    if receipts.is_submission_token(token) else None)
+        if existing is not None:
+            return _already_received(existing, issued_here=False)
         form.submission_token.data = _issue_token()
         _validate_uncounted(form)  # show every other problem at once
         return _render_report(form, 400, notice=_(
