@@ -15,7 +15,8 @@ What keeps it fast on a million cases (measured by `make bench`, bench/):
   `(due_on, id) > (date, id)` the index seeks to, not a disjunction it would scan up to the
   cursor), then, when the page is not full, the cases without one, by id
   (`ix_cases_due_on_id`, and the primary key).
-- The counts per status: those of open cases come from that index; those of closed,
+- The counts per status: those of open cases come from that index (a search counts up to
+  `SEARCH_COUNT_LIMIT` of them, then says "more than"); those of closed,
   rejected and merged cases, nearly all of the table, are counted once per process and
   filter and then only for the cases closed since (`closed_at`, indexed), since a case that
   has reached one of those states never leaves it and none of its filtered fields changes
@@ -46,6 +47,10 @@ DUTY_STATUSES = OPEN_STATUSES - {CaseStatus.NEEDS_INFO, CaseStatus.RESOLVED}
 # The states a case never leaves, once reached.
 TERMINAL_STATUSES = frozenset(CaseStatus) - OPEN_STATUSES
 SORTS = paging.SORTS
+# The open cases a search counts, at most. A common word ("chậm trễ": late) matches tens of
+# thousands of them, and counting every one took longer than finding the page; past this,
+# the page says that more match and asks for another word.
+SEARCH_COUNT_LIMIT = 1000
 
 
 def committee_scope(user: User) -> ColumnElement[bool]:
@@ -86,7 +91,13 @@ class QueueFilters:
 class Page:
     cases: list[Case]
     next_cursor: str | None
-    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class StatusCounts:
+    by_status: dict[str, int] = field(default_factory=dict)
+    # Set when a search matched more open cases than it counts: their counts are not shown.
+    open_more_than: int | None = None
 
 
 def status_in(statuses) -> ColumnElement[bool]:
@@ -232,22 +243,37 @@ def _count(session: Session, *conditions) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
-def status_counts(session: Session, user: User, filters: QueueFilters) -> dict[str, int]:
+def status_counts(session: Session, user: User, filters: QueueFilters) -> StatusCounts:
     """How many cases of each status match the other filters."""
     scope = committee_scope(user)
     others = _other_conditions(user, filters)
     allowed = _statuses(filters, with_status=False)
     statuses = OPEN_STATUSES if allowed is None else allowed & OPEN_STATUSES
-    counts = _count(session, scope, status_in(statuses), *others) if statuses else {}
+    counts = StatusCounts()
+    if statuses and filters.search.strip():
+        counts.by_status, counts.open_more_than = _count_up_to(
+            session, SEARCH_COUNT_LIMIT, scope, status_in(statuses), *others)
+    elif statuses:
+        counts.by_status = _count(session, scope, status_in(statuses), *others)
     terminal = TERMINAL_STATUSES if allowed is None else allowed & TERMINAL_STATUSES
     if terminal:
         committee = user.front_committee
         key = ("nobody" if committee is None else "city" if committee.is_city else committee.id,
                user.id if filters.claimed == "me" else None,
                astuple(QueueFilters(**{**vars(filters), "status": None, "sort": ""})))
-        counts |= TerminalCounts.of(session).get(session, key, scope, status_in(terminal),
-                                                 *others)
+        counts.by_status |= TerminalCounts.of(session).get(session, key, scope,
+                                                           status_in(terminal), *others)
     return counts
+
+
+def _count_up_to(session: Session, limit: int, *conditions) -> tuple[dict[str, int], int | None]:
+    """The counts per status when at most `limit` cases match; else none, and the limit."""
+    matching = select(Case.status).where(*conditions).limit(limit + 1).subquery()
+    counts = {status: count for status, count in session.execute(
+        select(matching.c.status, func.count()).group_by(matching.c.status))}
+    if sum(counts.values()) > limit:
+        return {}, limit
+    return counts, None
 
 
 class TerminalCounts(EngineMemo):

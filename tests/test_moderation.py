@@ -8,6 +8,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from moderation import queue as queue_module
 from portal import lifecycle
 from portal.lifecycle import Actor
 from portal.models import Case, CaseEvent
@@ -157,6 +158,23 @@ def test_counts_per_status(factory, session, front, client):
     html = client.get("/moderation/").get_data(as_text=True)
     assert re.search(r"status=submitted[^>]*>[^<]*: <strong>3</strong>", html)
     assert re.search(r"status=needs_info[^>]*>[^<]*: <strong>1</strong>", html)
+
+
+def test_a_search_matching_more_open_cases_than_it_counts_says_so(factory, session, front, client,
+                                                                  monkeypatch):
+    for _ in range(3):
+        factory.case_in(S.SUBMITTED, description="Cán bộ hẹn lại nhiều lần, chậm trễ.")
+    session.commit()
+    monkeypatch.setattr(queue_module, "SEARCH_COUNT_LIMIT", 2)
+    html = client.get("/moderation/", query_string={"q": "cham tre"}).get_data(as_text=True)
+    assert "Nhiều hơn 2 phản ánh đang mở khớp" in html
+    assert "status=submitted" not in html  # no count shown for the open ones
+    assert html.count('/moderation/cases/') == 3  # the page itself lists every one
+
+    monkeypatch.setattr(queue_module, "SEARCH_COUNT_LIMIT", 3)
+    html = client.get("/moderation/", query_string={"q": "cham tre"}).get_data(as_text=True)
+    assert "Nhiều hơn" not in html
+    assert re.search(r"status=submitted[^>]*>[^<]*: <strong>3</strong>", html)
 
 
 # -- triage through HTTP ---------------------------------------------------------------------------

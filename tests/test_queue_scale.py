@@ -15,11 +15,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text
 
+from moderation import queue as queue_module
 from moderation.queue import QueueFilters, queue_page, status_counts
 from portal.db import utcnow
 from portal.deadlines import today
 from portal.models import Case
-from portal.vocab import CaseStatus
+from portal.vocab import OPEN_STATUSES, CaseStatus
 
 S = CaseStatus
 MIX = [S.SUBMITTED, S.FORWARDED, S.IN_PROGRESS, S.RESOLVED, S.NEEDS_INFO, S.CLOSED, S.REJECTED,
@@ -91,8 +92,8 @@ def _plain_counts(session, **where) -> dict[str, int]:
 def test_counts_of_closed_cases_stay_exact_as_cases_close(factory, session, cases):
     moderator = factory.moderator()
     session.commit()
-    assert status_counts(session, moderator, QueueFilters()) == _plain_counts(session)
-    assert status_counts(session, moderator, QueueFilters(sector="land")) == \
+    assert status_counts(session, moderator, QueueFilters()).by_status == _plain_counts(session)
+    assert status_counts(session, moderator, QueueFilters(sector="land")).by_status == \
         _plain_counts(session, sector="land")
 
     # Cases closed after the first count are counted, with or without a filter.
@@ -100,8 +101,8 @@ def test_counts_of_closed_cases_stay_exact_as_cases_close(factory, session, case
         factory.case_in(S.CLOSED, sector="land" if index else "health")
         factory.case_in(S.REJECTED, sector="land")
     session.commit()
-    assert status_counts(session, moderator, QueueFilters()) == _plain_counts(session)
-    assert status_counts(session, moderator, QueueFilters(sector="land")) == \
+    assert status_counts(session, moderator, QueueFilters()).by_status == _plain_counts(session)
+    assert status_counts(session, moderator, QueueFilters(sector="land")).by_status == \
         _plain_counts(session, sector="land")
 
     # A case whose closing committed late, its closed_at before the moment the settled part
@@ -110,20 +111,40 @@ def test_counts_of_closed_cases_stay_exact_as_cases_close(factory, session, case
     late = factory.case_in(S.CLOSED)
     late.closed_at = utcnow() - timedelta(minutes=5)
     session.commit()
-    assert status_counts(session, moderator, QueueFilters()) == _plain_counts(session)
+    assert status_counts(session, moderator, QueueFilters()).by_status == _plain_counts(session)
 
 
 def test_counts_follow_the_other_filters(factory, session, cases):
     moderator = factory.moderator()
     session.commit()
     agency = factory.agency("SO-XD")
-    counts = status_counts(session, moderator, QueueFilters(agency_id=agency.id))
+    counts = status_counts(session, moderator, QueueFilters(agency_id=agency.id)).by_status
     assert counts == _plain_counts(session, agency_id=agency.id)
-    overdue = status_counts(session, moderator, QueueFilters(overdue=True))
+    overdue = status_counts(session, moderator, QueueFilters(overdue=True)).by_status
     assert not set(overdue) & {S.CLOSED, S.REJECTED, S.MERGED, S.NEEDS_INFO, S.RESOLVED}
     # Searching: every word, accents ignored.
-    searched = status_counts(session, moderator, QueueFilters(search="cấp phép"))
+    searched = status_counts(session, moderator, QueueFilters(search="cấp phép")).by_status
     assert searched == _plain_counts(session)  # every case of the factory has these words
+
+
+def test_a_search_counts_its_open_cases_up_to_a_limit(factory, session, cases, monkeypatch):
+    moderator = factory.moderator()
+    session.commit()
+    everything = _plain_counts(session)
+    open_total = sum(n for status, n in everything.items() if status in OPEN_STATUSES)
+    terminal = {status: n for status, n in everything.items() if status not in OPEN_STATUSES}
+    assert open_total > 3 and terminal
+
+    monkeypatch.setattr(queue_module, "SEARCH_COUNT_LIMIT", open_total)
+    counts = status_counts(session, moderator, QueueFilters(search="cấp phép"))
+    assert (counts.by_status, counts.open_more_than) == (everything, None)
+
+    monkeypatch.setattr(queue_module, "SEARCH_COUNT_LIMIT", open_total - 1)
+    counts = status_counts(session, moderator, QueueFilters(search="cấp phép"))
+    # Past the limit the open counts are not shown; the closed ones stay exact.
+    assert (counts.by_status, counts.open_more_than) == (terminal, open_total - 1)
+    # Without a search every case is counted.
+    assert status_counts(session, moderator, QueueFilters()).by_status == everything
 
 
 NOISE = {"in", "any", "array", "text", "character", "varying", "is", "not", "null", "where"}
