@@ -16,12 +16,13 @@ rating window has ended are closed with `lifecycle.close_unrated`.
 
 The working calendar (national holidays from the `holidays` library, the city's days off
 from the database) cannot be evaluated in SQL, so Python turns "N working days overdue"
-into "due before date D", and one query per batch compares dates on the
-(status, due_on) index, computes each case's target rung and loads the cases themselves.
-Each case is then changed under a savepoint of its own, so a failure or a concurrent
-change (the version check) costs that case only; it is picked up again by the next run.
-The batch commits once: a commit per case cost the first sweep of a day at city scale
-(thousands of cases) most of its time. A case already at its target is not selected,
+into "due before date D", and one query for the whole run compares dates on the
+(status, due_on) index and computes each case's target rung. The cases are then loaded and
+changed by batches, each in one transaction flushed at once: a statement per case was what
+the day's first sweep at city scale spent its time on. When a case of a batch fails, or was
+changed by someone else meanwhile (the version check), the batch is rolled back and done
+again case by case, each under a savepoint of its own, so that the failure costs that case
+only; it is picked up again by the next run. A case already at its target is not selected,
 which makes a second run right after a first one do nothing.
 """
 
@@ -35,7 +36,6 @@ from typing import Any
 
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy import case as case_when
-from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -73,6 +73,14 @@ class SweepResult:
     failed: int = 0
     batches: int = 0
     duration: float = 0.0
+
+    def add(self, other: SweepResult) -> None:
+        """Count what `other`, a part of this run, did."""
+        self.closed += other.closed
+        self.skipped += other.skipped
+        self.failed += other.failed
+        for step, count in other.escalated.items():
+            self.escalated[step] += count
 
     def as_dict(self) -> dict[str, Any]:
         return {"today": self.today.isoformat(), "selected": self.selected,
@@ -122,15 +130,27 @@ def candidates_query(calendar: WorkingCalendar, today: date) -> Select:
         and_(Case.status.in_(FRONT_STAGES), Case.due_on < front_date),
     )
     rating_ended = and_(Case.status == S.RESOLVED, Case.due_on < today)
-    return (select(Case, target)
+    return (select(Case.id, Case.version, target)
             .where(or_(and_(overdue, Case.escalation_level < target), rating_ended))
             .order_by(Case.id))
 
 
-def _batch(session: Session, query: Select, after_id: int, limit: int) -> list[Row]:
-    # populate_existing: a case still in the session from an earlier batch is read anew.
-    return session.execute(query.where(Case.id > after_id).limit(limit)
-                           .execution_options(populate_existing=True)).all()
+def _candidates(session: Session, query: Select) -> list[tuple[int, int, int]]:
+    """(id, version, target rung) of every case to act on: narrow rows, read at once.
+
+    Paging this query by id would read every overdue case again for each page: the rows are
+    found on the (status, due_on) index, not in id order. Even a city's whole backlog of open
+    cases (a few hundred thousand) makes a list of a few megabytes.
+    """
+    rows = [(row.id, row.version, row.target) for row in session.execute(query)]
+    session.commit()  # the read holds no transaction open while the cases are changed
+    return rows
+
+
+def _load(session: Session, ids: list[int]) -> dict[int, Case]:
+    # populate_existing: a case still in the session is read anew, with its current version.
+    return {case.id: case for case in session.scalars(
+        select(Case).where(Case.id.in_(ids)).execution_options(populate_existing=True))}
 
 
 def sweep(session: Session, today: date | None = None, *,
@@ -149,38 +169,68 @@ def sweep(session: Session, today: date | None = None, *,
     # commits on its own, as a web request would.
     each_case_commits = session.get_bind().dialect.name == "sqlite"
     result = SweepResult(today)
-    after_id = 0
-    while True:
-        rows = _batch(session, query, after_id, batch_size)
+    candidates = _candidates(session, query)
+    for start in range(0, len(candidates), batch_size):
+        batch = candidates[start:start + batch_size]
         result.batches += 1
-        for row in rows:
-            result.selected += 1
-            _handle(session, row.Case, row.target, today, calendar, result)
-            if each_case_commits:
-                session.commit()
-        session.commit()
+        result.selected += len(batch)
+        if each_case_commits or not _batch_at_once(session, batch, today, calendar, result):
+            _batch_case_by_case(session, batch, today, calendar, result, each_case_commits)
         # The sweep delivers nothing itself (the relay does): keep no reference to the
         # messages, so memory stays flat over a long run.
         session.info.pop(outbox.NEW_MESSAGES, None)
-        if len(rows) < batch_size:
-            break
-        after_id = rows[-1].Case.id
     result.duration = time.perf_counter() - started
     log.info(result.summary())
     return result
 
 
+def _batch_at_once(session: Session, batch: list[tuple[int, int, int]], today: date,
+                   calendar: WorkingCalendar, result: SweepResult) -> bool:
+    """The whole batch in one flush, a few statements for all its cases; False when any case
+    fails or was changed meanwhile: then nothing of it is kept."""
+    done = SweepResult(today)
+    try:
+        cases = _load(session, [case_id for case_id, _version, _target in batch])
+        # The assignment a closing case reads must not flush the cases changed before it.
+        with session.no_autoflush:
+            for case_id, version, target in batch:
+                case = cases.get(case_id)
+                if case is None or case.version != version:
+                    done.skipped += 1  # changed since it was found: the next run looks again
+                    continue
+                _act(session, case, target, today, calendar, done)
+        session.commit()
+    except Exception as error:  # noqa: BLE001 - told apart case by case, where each one is logged
+        session.rollback()
+        log.info("deadline sweep: a batch failed as a whole (%s); its cases are tried one by one",
+                 type(error).__name__)
+        return False
+    result.add(done)
+    return True
+
+
+def _batch_case_by_case(session: Session, batch: list[tuple[int, int, int]], today: date,
+                        calendar: WorkingCalendar, result: SweepResult,
+                        each_case_commits: bool) -> None:
+    cases = _load(session, [case_id for case_id, _version, _target in batch])
+    for case_id, version, target in batch:
+        case = cases.get(case_id)
+        if case is None or case.version != version:
+            result.skipped += 1
+            continue
+        _handle(session, case, target, today, calendar, result)
+        if each_case_commits:
+            session.commit()
+    session.commit()
+
+
 def _handle(session: Session, case: Case, target: int, today: date,
             calendar: WorkingCalendar, result: SweepResult) -> None:
     """Act on one selected case under a savepoint of its own."""
-    closing = case.status == S.RESOLVED
+    done = SweepResult(today)
     try:
         with session.begin_nested():
-            if closing:
-                lifecycle.close_unrated(session, case, Actor.system())
-                climbed = []
-            else:
-                climbed = _climb(session, case, target, today, calendar)
+            _act(session, case, target, today, calendar, done)
     except (TransitionRefused, StaleDataError, IntegrityError):
         # The case moved on since it was read (a concurrent action, or the clock of the
         # lifecycle disagreeing with `today`): nothing to do this time.
@@ -190,10 +240,17 @@ def _handle(session: Session, case: Case, target: int, today: date,
         log.exception("deadline sweep: case %s failed; it is tried again next run", case.id)
         result.failed += 1
         return
-    if closing:
-        result.closed += 1
-    for step in climbed:
-        result.escalated[step] += 1
+    result.add(done)
+
+
+def _act(session: Session, case: Case, target: int, today: date, calendar: WorkingCalendar,
+         done: SweepResult) -> None:
+    if case.status == S.RESOLVED:
+        lifecycle.close_unrated(session, case, Actor.system())
+        done.closed += 1
+    else:
+        for step in _climb(session, case, target, today, calendar):
+            done.escalated[step] += 1
 
 
 def _climb(session: Session, case: Case, target: int, today: date,

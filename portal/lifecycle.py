@@ -253,10 +253,11 @@ def _current_assignment(session: Session, case: Case) -> Assignment:
 
 def _close(session: Session, case: Case) -> None:
     """End the case: no clock runs any more, and the agency holding it (if any) is released."""
+    # A case rejected or merged during triage never reached an agency. Read before the case
+    # changes: the query would flush it half-changed, and its row would be written twice.
+    current = _current_assignment(session, case) if case.assigned_agency_id else None
     case.paused_on = None
     _set_deadline(session, case, None)
-    # A case rejected or merged during triage never reached an agency.
-    current = _current_assignment(session, case) if case.assigned_agency_id else None
     if current is not None:
         current.ended_at, current.end_reason = utcnow(), "closed"
     case.closed_at = utcnow()

@@ -326,33 +326,21 @@ def _overdue_cases(factory, session, n: int) -> list[Case]:
     return cases
 
 
-def test_the_candidates_are_found_with_one_query_per_batch(app, factory, session, clock, staff,
-                                                          monkeypatch):
+def test_the_candidates_are_found_with_one_query_then_loaded_by_batches(app, factory, session,
+                                                                        clock, staff):
     cases = _overdue_cases(factory, session, 5)
     clock.day = date(2026, 11, 9)
     factory.case_in(S.FORWARDED)  # not yet due on the day of the sweep
     factory.case_in(S.NEEDS_INFO)
     session.commit()
 
-    touching_cases = re.compile(r"\bcases\b")
-    searching = []
-    selects = {"search": 0, "all": 0}
+    touching_cases = re.compile(r"\bFROM cases\b")
+    selects = []
 
     def count(conn, cursor, statement, parameters, context, executemany):
         if statement.lstrip().upper().startswith("SELECT") and touching_cases.search(statement):
-            selects["all"] += 1
-            selects["search"] += bool(searching)
+            selects.append("due_on" in statement.split("FROM", 1)[1])
 
-    original = sweep_module._batch
-
-    def batch(*args, **kwargs):
-        searching.append(True)
-        try:
-            return original(*args, **kwargs)
-        finally:
-            searching.pop()
-
-    monkeypatch.setattr(sweep_module, "_batch", batch)
     engine = app.extensions["db_engine"]
     event.listen(engine, "before_cursor_execute", count)
     try:
@@ -360,9 +348,8 @@ def test_the_candidates_are_found_with_one_query_per_batch(app, factory, session
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert (result.selected, result.batches, result.escalated["officer"]) == (5, 3, 5)
-    # One SELECT a batch (2 + 2 + 1 cases) finds the candidates and loads them: no case is
-    # read again on its own.
-    assert selects == {"search": 3, "all": 3}
+    # One SELECT compares the deadlines; then one loads each batch (2 + 2 + 1 cases) by id.
+    assert selects == [True, False, False, False]
     assert all(c.escalation_level == 1 for c in cases)
 
 
@@ -382,10 +369,10 @@ def test_a_case_changed_meanwhile_is_skipped_and_picked_up_next_run(app, factory
         finally:
             other.close()
 
-    original_batch, original_escalate = sweep_module._batch, lifecycle.escalate
+    original_candidates, original_escalate = sweep_module._candidates, lifecycle.escalate
 
-    def batch(*args, **kwargs):
-        rows = original_batch(*args, **kwargs)
+    def candidates(*args, **kwargs):
+        rows = original_candidates(*args, **kwargs)
         if rows:
             assign_elsewhere(before_load.id)  # changed after the query, before it is read
         return rows
@@ -395,14 +382,14 @@ def test_a_case_changed_meanwhile_is_skipped_and_picked_up_next_run(app, factory
             assign_elsewhere(after_load.id)  # changed after it was read, before the commit
         return original_escalate(session_, case, *args, **kwargs)
 
-    monkeypatch.setattr(sweep_module, "_batch", batch)
+    monkeypatch.setattr(sweep_module, "_candidates", candidates)
     monkeypatch.setattr(lifecycle, "escalate", escalate)
     result = run(session, clock, date(2026, 11, 9))
     assert (result.selected, result.skipped, result.failed) == (2, 2, 0)
     assert escalations(session, before_load) == escalations(session, after_load) == []
     assert messages(session, before_load) == messages(session, after_load) == []
 
-    monkeypatch.setattr(sweep_module, "_batch", original_batch)
+    monkeypatch.setattr(sweep_module, "_candidates", original_candidates)
     monkeypatch.setattr(lifecycle, "escalate", original_escalate)
     result = run(session, clock, date(2026, 11, 9))
     assert (result.escalated["officer"], result.skipped) == (2, 0)
