@@ -160,6 +160,18 @@ def test_counts_per_status(factory, session, front, client):
     assert re.search(r"status=needs_info[^>]*>[^<]*: <strong>1</strong>", html)
 
 
+def test_counts_kept_from_an_earlier_page_say_when_they_were_made(factory, session, front,
+                                                                  client, monkeypatch):
+    for _ in range(3):
+        factory.case_in(S.SUBMITTED)
+    session.commit()
+    monkeypatch.setattr(queue_module.OpenCounts, "LARGE", 3)
+    assert "Số phản ánh đang mở được đếm lúc" not in client.get("/moderation/").get_data(
+        as_text=True)
+    html = client.get("/moderation/").get_data(as_text=True)
+    assert re.search(r"Số phản ánh đang mở được đếm lúc \d\d:\d\d:\d\d", html)
+
+
 def test_a_search_matching_more_open_cases_than_it_counts_says_so(factory, session, front, client,
                                                                   monkeypatch):
     for _ in range(3):
