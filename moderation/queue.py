@@ -16,7 +16,7 @@ What keeps it fast on a million cases (measured by `make bench`, bench/):
   cursor), then, when the page is not full, the cases without one, by id
   (`ix_cases_due_on_id`, and the primary key).
 - The counts per status: those of open cases come from that index, kept half a minute when
-  they are large (`OpenCounts`; a search counts up to `SEARCH_COUNT_LIMIT` of them, then
+  they were slow to make (`OpenCounts`; a search counts up to `SEARCH_COUNT_LIMIT` of them, then
   says "more than"); those of closed,
   rejected and merged cases, nearly all of the table, are counted once per process and
   filter and then only for the cases closed since (`closed_at`, indexed), since a case that
@@ -26,6 +26,7 @@ What keeps it fast on a million cases (measured by `make bench`, bench/):
 
 from __future__ import annotations
 
+import time
 from dataclasses import astuple, dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -318,16 +319,16 @@ class TerminalCounts(EngineMemo):
 
 
 class OpenCounts(EngineMemo):
-    """Counts of the open cases per status for a filter, kept a short while when they are large.
+    """Counts of the open cases per status for a filter, kept a short while when slow to make.
 
-    Counting every open case that matches took about 15 ms of each queue page at city scale
-    (some 70,000 open cases for the city's committee). A filter that matched fewer than
-    `LARGE` open cases is counted again on every page, so a small queue always shows exact
-    numbers; a larger count is kept `FRESH` in this process, and the page says when it was
-    made. The list of cases itself is always read afresh.
+    Counting every open case that matches took 15 to 30 ms of a queue page at city scale
+    (some 70,000 open cases for the city's committee). A count made in less than `SLOW` is
+    made again on every page, so a commune's queue always shows exact numbers; a slower
+    one is kept `FRESH` in this process, and the page says when it was made. The list of
+    cases itself is always read afresh.
     """
 
-    LARGE = 2000
+    SLOW = 0.005  # seconds
     FRESH = timedelta(seconds=30)
     SIZE = 256
 
@@ -337,7 +338,8 @@ class OpenCounts(EngineMemo):
         entry = self.recall(key)
         if entry is not None and entry[0] > now - self.FRESH:
             return entry[1], entry[0]
+        started = time.perf_counter()
         counts = _count(session, *conditions)
-        if sum(counts.values()) >= self.LARGE:
+        if time.perf_counter() - started >= self.SLOW:
             self.keep(key, (now, counts))
         return counts, None

@@ -127,15 +127,14 @@ def test_counts_follow_the_other_filters(factory, session, cases):
     assert searched == _plain_counts(session)  # every case of the factory has these words
 
 
-def test_large_open_counts_are_kept_a_short_while_small_ones_never(factory, session, cases,
-                                                                   monkeypatch):
+def test_slow_open_counts_are_kept_a_short_while_quick_ones_never(factory, session, cases,
+                                                                  monkeypatch):
     moderator = factory.moderator()
     session.commit()
     before = _plain_counts(session)
-    open_total = sum(n for status, n in before.items() if status in OPEN_STATUSES)
 
-    # Under the threshold every page counts again: a new case shows at once.
-    monkeypatch.setattr(queue_module.OpenCounts, "LARGE", open_total + 2)
+    # A count made quickly is made again on every page: a new case shows at once.
+    monkeypatch.setattr(queue_module.OpenCounts, "SLOW", 60.0)
     first = status_counts(session, moderator, QueueFilters())
     assert (first.by_status, first.open_counted_at) == (before, None)
     factory.case_in(S.SUBMITTED)
@@ -143,8 +142,8 @@ def test_large_open_counts_are_kept_a_short_while_small_ones_never(factory, sess
     counts = status_counts(session, moderator, QueueFilters())
     assert (counts.by_status, counts.open_counted_at) == (_plain_counts(session), None)
 
-    # At the threshold the count is kept, and says when it was made, until it is too old.
-    monkeypatch.setattr(queue_module.OpenCounts, "LARGE", open_total + 1)
+    # A slow one is kept, and says when it was made, until it is too old.
+    monkeypatch.setattr(queue_module.OpenCounts, "SLOW", 0.0)
     kept = status_counts(session, moderator, QueueFilters())
     assert kept.open_counted_at is None  # made now
     factory.case_in(S.SUBMITTED)
