@@ -1,8 +1,8 @@
 """Small least-recently-used memos kept per database engine, in this process, shared by threads.
 
 What a memo keeps must stay right for the engine's database as long as it is kept: each
-user says why its entries stay right (moderation.queue.TerminalCounts,
-portal.stats.SummedHistograms).
+user says why its entries stay right (moderation.queue.TerminalCounts and OpenCounts,
+portal.stats.Scoreboards, portal.scoreboard.views.RenderedTables).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any, Self
 
 from sqlalchemy.engine import Engine
@@ -52,3 +52,11 @@ class EngineMemo:
             self.entries[key] = value
             while len(self.entries) > self.SIZE:
                 self.entries.popitem(last=False)
+
+    def kept(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """The value kept for `key`; computed and kept first when there is none."""
+        found = self.recall(key)
+        if found is None:
+            found = compute()
+            self.keep(key, found)
+        return found

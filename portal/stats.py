@@ -566,8 +566,8 @@ def _sums(since: date, until: date, sector: str | None):
 def scoreboard(session: Session, since: date, until: date, sector: str | None) -> list[AgencyRow]:
     """Every agency's figures over the months from the one of `since` to the one of `until`.
 
-    Reads only the aggregates and the snapshots, in two queries whatever the number of
-    agencies (one when the same figures were summed before: `SummedHistograms`). `sector`:
+    Reads only the aggregates and the snapshots, in three queries whatever the number of
+    agencies (one when the same figures were computed before: `Scoreboards`). `sector`:
     one sector's cases (a `portal.vocab.Sector` code), or None for all.
     One `AgencyRow` per active agency (and per inactive one with figures in the period),
     ordered by kind (in the order of `AgencyKind`), then rank, then name. Its fields:
@@ -605,41 +605,45 @@ def scoreboard(session: Session, since: date, until: date, sector: str | None) -
 
 def _scoreboard(session: Session, since: date, until: date, sector: str | None,
                 kind: str | None = None, include: int | None = None) -> list[AgencyRow]:
+    listing = select(Agency.id, Agency.code, Agency.name, Agency.name_en, Agency.kind,
+                     Agency.active, AgencySnapshot.open_now, AgencySnapshot.overdue_now,
+                     AgencySnapshot.refreshed_at) \
+        .outerjoin(AgencySnapshot, AgencySnapshot.agency_id == Agency.id).order_by(Agency.id)
+    if kind is not None:
+        listing = listing.where(Agency.kind == kind)
+    agencies = tuple(map(tuple, session.execute(listing)))
+    key = (month_of(since), month_of(until), sector, kind, include, agencies)
+    return Scoreboards.of(session).kept(key, lambda: _figures(
+        session, since, until, sector, kind, include, agencies))
+
+
+def _figures(session: Session, since: date, until: date, sector: str | None, kind: str | None,
+             include: int | None, agencies: tuple[tuple, ...]) -> list[AgencyRow]:
     sums, where = _sums(since, until, sector)
-    totals = (select(AgencyMonthStats.agency_id, *sums).where(*where)
-              .group_by(AgencyMonthStats.agency_id).subquery())
-    query = (select(Agency.id, Agency.code, Agency.name, Agency.name_en, Agency.kind,
-                    *(func.coalesce(totals.c[name], 0) for name in COUNTS),
-                    func.coalesce(AgencySnapshot.open_now, 0),
-                    func.coalesce(AgencySnapshot.overdue_now, 0), AgencySnapshot.refreshed_at)
-             .outerjoin(totals, totals.c.agency_id == Agency.id)
-             .outerjoin(AgencySnapshot, AgencySnapshot.agency_id == Agency.id)
-             .where(or_(Agency.active, totals.c.agency_id.is_not(None),
-                        Agency.id == (include or 0))))
+    totals_query = (select(AgencyMonthStats.agency_id, *sums).where(*where)
+                    .group_by(AgencyMonthStats.agency_id))
     histogram_query = (select(AgencyMonthStats.agency_id, cast(AgencyMonthStats.answer_days, Text))
                        .where(*where, AgencyMonthStats.answered > 0))
     if kind is not None:
-        query = query.where(Agency.kind == kind)
+        totals_query = totals_query.join(Agency, Agency.id == AgencyMonthStats.agency_id) \
+            .where(Agency.kind == kind)
         histogram_query = histogram_query.join(Agency, Agency.id == AgencyMonthStats.agency_id) \
             .where(Agency.kind == kind)
-    rows = session.execute(query).all()
-    # The histograms are most of the work (a row per agency, month and sector, 61 numbers
-    # each): summed once for the figures they go with (see `SummedHistograms`).
-    key = (month_of(since), month_of(until), sector, kind, include, tuple(map(tuple, rows)))
-    histograms = SummedHistograms.of(session).get(key, lambda: _sum_histograms(
-        session.execute(histogram_query)))
+    totals = {row[0]: row[1:] for row in session.execute(totals_query)}
+    histograms = _sum_histograms(session.execute(histogram_query))
 
     partial = []
-    for row in rows:
-        agency_id, code, name, name_en, agency_kind = row[:5]
-        counts = dict(zip(COUNTS, row[5:5 + len(COUNTS)], strict=True))
-        open_now, overdue_now, snapshot_at = row[5 + len(COUNTS):]
+    for agency_id, code, name, name_en, agency_kind, active, open_now, overdue_now, \
+            snapshot_at in agencies:
+        if not (active or agency_id in totals or agency_id == include):
+            continue
+        counts = dict(zip(COUNTS, totals.get(agency_id, (0,) * len(COUNTS)), strict=True))
         days = tuple(histograms.get(agency_id, (0,) * DAY_BUCKETS))
         figures = Figures(**counts)
         interval = figures.satisfaction_interval
         partial.append(dict(
             agency_id=agency_id, code=code, name=name, name_en=name_en, kind=agency_kind,
-            open_now=open_now, overdue_now=overdue_now, snapshot_at=snapshot_at,
+            open_now=open_now or 0, overdue_now=overdue_now or 0, snapshot_at=snapshot_at,
             answer_days=days, median_days=percentile(days, 50), p90_days=percentile(days, 90),
             on_time=figures.on_time_percent, satisfaction=figures.satisfaction_percent,
             satisfaction_low=interval[0] if interval else None,
@@ -664,25 +668,20 @@ def _sum_histograms(rows: Iterable[tuple[int, str]]) -> dict[int, tuple[int, ...
     return summed
 
 
-class SummedHistograms(EngineMemo):
-    """Summed histograms of recent scoreboards, kept with the figures they were read with.
+class Scoreboards(EngineMemo):
+    """Recent scoreboards, kept with what they were computed from.
 
-    The key holds the period, sector and kind asked for and every figure of the scoreboard's
-    first query: each agency's summed counts and the time of its snapshot. The aggregates
-    change only through `refresh`, which ends by replacing every snapshot (a new time), so a
-    scoreboard asked for again after a refresh gets a new key and is summed again; until
-    then the same figures mean the same histograms. Per database engine, in this process,
-    the `SIZE` most recent.
+    The key holds the period, sector and kind asked for, and every agency with its snapshot
+    as read for the request: names, kind, whether it is active, the cases it holds now and
+    the time of the snapshot. The monthly aggregates change only through `refresh`, which
+    ends by replacing every snapshot (a new time), so a scoreboard asked for after a refresh
+    or a change to an agency gets a new key and is computed again; until then the same key
+    means the same figures. Summing the aggregates (a row per agency, month and sector, and
+    a histogram of 61 numbers in each) was most of the page's time. Per database engine, in
+    this process, the `SIZE` most recent.
     """
 
     SIZE = 64
-
-    def get(self, key: tuple, compute) -> dict[int, tuple[int, ...]]:
-        found = self.recall(key)
-        if found is None:
-            found = compute()
-            self.keep(key, found)
-        return found
 
 
 def _rank_key(row: dict[str, Any]) -> tuple:

@@ -17,12 +17,14 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from sqlalchemy import select
 from wtforms import SelectField, StringField
 from wtforms.validators import Optional
 
 from portal import stats
 from portal.db import get_session
+from portal.memo import EngineMemo
 from portal.models import Agency
 from portal.scoreboard import charts
 from portal.vocab import AGENCY_KIND_LABELS, SECTOR_LABELS
@@ -158,14 +160,28 @@ def index():
         if of_kind:
             groups.append((kind, _sorted(of_kind, column, descending)))
     snapshot_at = max((row.snapshot_at for row in rows if row.snapshot_at), default=None)
+    tables = RenderedTables.of(get_session()).kept(
+        (str(get_locale()), request.full_path, tuple(rows)),
+        lambda: render_template(
+            "scoreboard/_tables.html", groups=groups, columns=COLUMNS, selection=selection,
+            sort=column.key, descending=descending, percent=percent, days=days,
+            display_name=display_name, kind_labels=AGENCY_KIND_LABELS))
     return render_template(
-        "scoreboard/index.html", form=form, period=period, selection=selection, groups=groups,
-        columns=COLUMNS,
-        sort=column.key, descending=descending, snapshot_at=snapshot_at,
-        percent=percent, days=days, display_name=display_name,
-        min_ratings=stats.MIN_RATINGS, min_answers=stats.MIN_ANSWERS,
-        kind_labels=AGENCY_KIND_LABELS,
+        "scoreboard/index.html", form=form, period=period, selection=selection,
+        tables=Markup(tables), sort=column.key, descending=descending,  # noqa: S704
+        snapshot_at=snapshot_at, min_ratings=stats.MIN_RATINGS, min_answers=stats.MIN_ANSWERS,
     ), 200 if valid else 400
+
+
+class RenderedTables(EngineMemo):
+    """The scoreboard's tables as HTML, kept per language, address and figures.
+
+    A hundred and fifty agencies of seventeen columns took most of the page's time to
+    render, and the figures change only when the statistics are refreshed (every ten
+    minutes): the key holds every figure shown, so new figures make a new entry.
+    """
+
+    SIZE = 32
 
 
 @blueprint.get("/agencies/<code>")
