@@ -171,8 +171,20 @@ def test_a_search_counts_its_open_cases_up_to_a_limit(factory, session, cases, m
     counts = status_counts(session, moderator, QueueFilters(search="cấp phép"))
     # Past the limit the open counts are not shown; the closed ones stay exact.
     assert (counts.by_status, counts.open_more_than) == (terminal, open_total - 1)
+
     # Without a search every case is counted.
     assert status_counts(session, moderator, QueueFilters()).by_status == everything
+
+    # Slow to make, a search's counts are kept too: the next page of results counts nothing.
+    monkeypatch.setattr(queue_module.OpenCounts, "SLOW", 0.0)
+    monkeypatch.setattr(queue_module, "SEARCH_COUNT_LIMIT", 1000)
+    kept = status_counts(session, moderator, QueueFilters(search="cấp phép"))
+    assert (kept.by_status, kept.open_counted_at) == (everything, None)
+    factory.case_in(S.SUBMITTED)
+    session.commit()
+    again = status_counts(session, moderator, QueueFilters(search="cấp phép"))
+    assert again.by_status == everything != _plain_counts(session)
+    assert again.open_counted_at is not None
 
 
 NOISE = {"in", "any", "array", "text", "character", "varying", "is", "not", "null", "where"}
