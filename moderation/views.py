@@ -77,8 +77,9 @@ def queue():
     form = _filter_form()
     filters = _filters(form)
     db = get_session()
-    page = queue_page(db, staff(), filters, request.args.get("after"))
     counts = status_counts(db, staff(), filters)
+    page = queue_page(db, staff(), filters, request.args.get("after"),
+                      many_matches=counts.open_more_than is not None)
     query = {k: v for k, v in request.args.items(multi=False) if k != "after"}
     status = 400 if form.errors else 200
     return render_template("moderation/queue.html", form=form, page=page, counts=counts,

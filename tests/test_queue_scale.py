@@ -41,10 +41,10 @@ def cases(factory, session):
     return made
 
 
-def _walk(session, user, filters: QueueFilters, size: int) -> list[int]:
+def _walk(session, user, filters: QueueFilters, size: int, **options) -> list[int]:
     seen, cursor = [], None
     while True:
-        page = queue_page(session, user, filters, cursor, size=size)
+        page = queue_page(session, user, filters, cursor, size=size, **options)
         seen += [case.id for case in page.cases]
         if page.next_cursor is None:
             return seen
@@ -125,6 +125,21 @@ def test_counts_follow_the_other_filters(factory, session, cases):
     # Searching: every word, accents ignored.
     searched = status_counts(session, moderator, QueueFilters(search="cấp phép")).by_status
     assert searched == _plain_counts(session)  # every case of the factory has these words
+
+
+@pytest.mark.parametrize("status", ["open", None])
+def test_a_common_search_read_in_deadline_order_finds_the_same_pages(factory, session, cases,
+                                                                     status):
+    moderator = factory.moderator()
+    session.commit()
+    assert all(case.status in OPEN_STATUSES for case in cases if case.due_on is not None)
+    filters = QueueFilters(status=status, search="cấp phép")  # every case has these words
+    expected = _expected(session) if status is None else [
+        case_id for case_id in _expected(session)
+        if session.get(Case, case_id).status in OPEN_STATUSES]
+    for size in (2, 5, 50):
+        assert _walk(session, moderator, filters, size, many_matches=True) == expected
+        assert _walk(session, moderator, filters, size) == expected
 
 
 def test_slow_open_counts_are_kept_a_short_while_quick_ones_never(factory, session, cases,
