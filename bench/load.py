@@ -157,7 +157,7 @@ class Paths(Scenario):
             self.browsers.append(browser)
         # Every path answers as expected before timing starts, and every worker has seen it
         # (gunicorn hands each connection to any of its workers): what a process computes
-        # once and keeps (the closed cases' counts, the summed histograms) is measured as
+        # once and keeps (the closed cases' counts, the scoreboards) is measured as
         # the steady state it is, and its first time is kept apart as `cold_ms`.
         self.cold_ms: dict[str, float] = {}
         rounds = 4 * self.plan.get("workers", 4)

@@ -334,7 +334,7 @@ def markdown(result: dict[str, Any]) -> str:
         "latencies); the ratios are the loaded throughput over the bare ceilings'.",
         "",
         "First time: the slowest first request of a path in a worker (what a process keeps "
-        "once computed: the closed cases' counts per filter, the summed histograms). Load: "
+        "once computed: the closed cases' counts per filter, the scoreboards). Load: "
         "the 1-minute load average before the loaded pass.",
         "",
         "| scenario | at rest p50 ms | at rest p95 ms | first time ms | loaded req/s | p50 ms "
