@@ -216,13 +216,16 @@ def queue_page(session: Session, user: User, filters: QueueFilters, cursor: str 
     # to the cases, the planner would hash them and sort every match, undoing the order.
     load = selectinload if in_order else joinedload
 
-    def fetch(*more_conditions, order: list, limit: int = size + 1) -> list[Case]:
+    def fetch(*more_conditions, order: list, limit: int = size + 1,
+              by_deadline: bool = True) -> list[Case]:
         query = (select(Case)
                  .options(load(Case.agency), load(Case.assigned_agency), load(Case.claimed_by))
                  .where(*conditions, *more_conditions)
                  .order_by(*order)
                  .limit(limit))
-        with _read_in_order(session, in_order):
+        # Only the deadline order: the cases without a deadline, by id, are the closed ones,
+        # and a rare word among them is found through the trigram index, by bitmap.
+        with _read_in_order(session, in_order and by_deadline):
             return list(session.scalars(query).all())
 
     statuses = _statuses(filters)
@@ -247,7 +250,7 @@ def queue_page(session: Session, user: User, filters: QueueFilters, cursor: str 
             without = []
         if len(rows) <= size:
             rows += fetch(Case.due_on.is_(None), *without, order=[Case.id],
-                          limit=size + 1 - len(rows))
+                          limit=size + 1 - len(rows), by_deadline=False)
     more = len(rows) > size
     rows = rows[:size]
     return Page(cases=list(rows), next_cursor=paging.cursor_of(rows[-1], sort) if more and rows else None)
@@ -266,11 +269,13 @@ def _read_in_order(session: Session, wanted: bool) -> Iterator[None]:
     if not wanted or session.get_bind().dialect.name != "postgresql":
         yield
         return
-    session.execute(text("SET LOCAL enable_bitmapscan = off"))
-    try:
-        yield
-    finally:
-        session.execute(text("SET LOCAL enable_bitmapscan = on"))
+    # Put back what it was, and only after a query that worked: a failed one has aborted the
+    # transaction, and its rollback undoes the setting anyway.
+    before = session.scalar(text("SELECT current_setting('enable_bitmapscan')"))
+    session.execute(text("SELECT set_config('enable_bitmapscan', 'off', true)"))
+    yield
+    session.execute(text("SELECT set_config('enable_bitmapscan', :value, true)"),
+                    {"value": before})
 
 
 def _count(session: Session, *conditions) -> dict[str, int]:

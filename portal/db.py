@@ -100,7 +100,7 @@ def commit_or_conflict(session: Session) -> bool:
     The version column of a case and the (case, seq) key of its events make the second of
     two simultaneous changes fail here instead of overwriting the first.
     """
-    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.exc import IntegrityError, OperationalError
     from sqlalchemy.orm.exc import StaleDataError
 
     try:
@@ -108,4 +108,11 @@ def commit_or_conflict(session: Session) -> bool:
     except (StaleDataError, IntegrityError):
         session.rollback()
         return False
+    except OperationalError as error:
+        # PostgreSQL chose this transaction to end a deadlock (the deadline sweep holds the
+        # cases of a batch until it commits) or a serialization failure: a conflict too.
+        session.rollback()
+        if getattr(error.orig, "sqlstate", None) in ("40P01", "40001"):
+            return False
+        raise
     return True

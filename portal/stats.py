@@ -605,14 +605,19 @@ def scoreboard(session: Session, since: date, until: date, sector: str | None) -
 
 def _scoreboard(session: Session, since: date, until: date, sector: str | None,
                 kind: str | None = None, include: int | None = None) -> list[AgencyRow]:
+    # A refresh replaces the months one transaction at a time (new rows, new ids) and the
+    # snapshots last: the newest id tells a scoreboard read halfway through from the next.
+    newest = select(func.max(AgencyMonthStats.id)).scalar_subquery()
     listing = select(Agency.id, Agency.code, Agency.name, Agency.name_en, Agency.kind,
                      Agency.active, AgencySnapshot.open_now, AgencySnapshot.overdue_now,
-                     AgencySnapshot.refreshed_at) \
+                     AgencySnapshot.refreshed_at, newest) \
         .outerjoin(AgencySnapshot, AgencySnapshot.agency_id == Agency.id).order_by(Agency.id)
     if kind is not None:
         listing = listing.where(Agency.kind == kind)
-    agencies = tuple(map(tuple, session.execute(listing)))
-    key = (month_of(since), month_of(until), sector, kind, include, agencies)
+    rows = session.execute(listing).all()
+    agencies = tuple(tuple(row[:-1]) for row in rows)
+    key = (month_of(since), month_of(until), sector, kind, include,
+           rows[0][-1] if rows else None, agencies)
     return Scoreboards.of(session).kept(key, lambda: _figures(
         session, since, until, sector, kind, include, agencies))
 
@@ -671,12 +676,13 @@ def _sum_histograms(rows: Iterable[tuple[int, str]]) -> dict[int, tuple[int, ...
 class Scoreboards(EngineMemo):
     """Recent scoreboards, kept with what they were computed from.
 
-    The key holds the period, sector and kind asked for, and every agency with its snapshot
-    as read for the request: names, kind, whether it is active, the cases it holds now and
-    the time of the snapshot. The monthly aggregates change only through `refresh`, which
-    ends by replacing every snapshot (a new time), so a scoreboard asked for after a refresh
-    or a change to an agency gets a new key and is computed again; until then the same key
-    means the same figures. Summing the aggregates (a row per agency, month and sector, and
+    The key holds the period, sector and kind asked for, the newest aggregate's id, and every
+    agency with its snapshot as read for the request: names, kind, whether it is active, the
+    cases it holds now and the time of the snapshot. The monthly aggregates change only
+    through `refresh`, which replaces them month by month (new ids) and ends by replacing
+    every snapshot (a new time), so a scoreboard asked for during or after a refresh, or
+    after a change to an agency, gets a new key and is computed again; until then the same
+    key means the same figures. Summing the aggregates (a row per agency, month and sector, and
     a histogram of 61 numbers in each) was most of the page's time. Per database engine, in
     this process, the `SIZE` most recent.
     """

@@ -152,6 +152,22 @@ def test_a_double_click_shows_the_same_receipt_to_the_second_request(client, fac
     assert CODE.search(second.get_data(as_text=True)).group(1) == code
 
 
+def test_a_form_sent_again_after_a_lost_answer_gets_its_receipt_even_at_the_limit(app, client,
+                                                                                  factory,
+                                                                                  session):
+    """The first answer never arrived (the old cookie is sent again), and this session has
+    now used up its reports: it is told its report was received, not that it was refused."""
+    app.config.update(REPORT_LIMIT_PER_SESSION=1)
+    page = ReportPage(client, factory)
+    cookie = client.get_cookie("portal_session").value
+    first = page.send()
+    code = CODE.search(client.get(first.headers["Location"]).get_data(as_text=True)).group(1)
+    client.set_cookie("portal_session", cookie)
+    second = page.send()
+    assert (second.status_code, count(session, Case)) == (200, 1)
+    assert CODE.search(second.get_data(as_text=True)).group(1) == code
+
+
 def test_another_browser_sending_a_used_token_learns_no_code(app, client, factory, session):
     page = ReportPage(client, factory)
     page.send()

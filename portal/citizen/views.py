@@ -94,10 +94,10 @@ def report_submit():
     issued = token in session.get(ISSUED_TOKENS, [])
     if not issued:
         # Sent again after its receipt was shown (the token left this session then), or a
-        # form from elsewhere. A form sent twice at once while still issued is caught by the
-        # token's unique key when its case is stored (`reports.create`).
-        existing = (db.scalar(select(Case).where(Case.submission_token == token))
-                    if receipts.is_submission_token(token) else None)
+        # form from elsewhere. A form sent again while still issued is caught by the token's
+        # unique key when its case is stored (`reports.create`), or by `_sent_before` when
+        # the form would be refused.
+        existing = _sent_before(db, token)
         if existing is not None:
             return _already_received(existing, issued_here=False)
         form.submission_token.data = _issue_token()
@@ -110,11 +110,18 @@ def report_submit():
     # Counted (and committed) before anything else is looked at, so reports sent at once
     # cannot all pass the limit; taken back below when the request stores nothing.
     counted = abuse.hit(db, abuse.REPORT)
+    if counted.limited is not None or form.homepage.data or not form.validate():
+        # Before saying the report was not received: its receipt may have been lost on the
+        # way, and the same form sent again.
+        existing = _sent_before(db, token)
+        if existing is not None:
+            abuse.forgive(db, counted)
+            return _already_received(existing, issued_here=True)
     if counted.limited is not None:
         return _report_limited(form, counted.limited)
     if form.homepage.data:
         return _caught_by_honeypot(form)
-    if not form.validate():
+    if form.errors:
         # A banned contact stays counted, so trying contact after contact soon meets the
         # limit; a person's mistakes do not use it up.
         if not form.banned_contact:
@@ -136,6 +143,13 @@ def report_submit():
     outbox.deliver_after_response(db)
     _hand_over_receipt(outcome.case, token)
     return redirect(url_for("citizen.receipt"), 303)
+
+
+def _sent_before(db, token: str) -> Case | None:
+    """The case already filed from this form, if any."""
+    if not receipts.is_submission_token(token):
+        return None
+    return db.scalar(select(Case).where(Case.submission_token == token))
 
 
 def _report_limited(form: ReportForm, limited: abuse.Limited):

@@ -161,7 +161,8 @@ def index():
             groups.append((kind, _sorted(of_kind, column, descending)))
     snapshot_at = max((row.snapshot_at for row in rows if row.snapshot_at), default=None)
     tables = RenderedTables.of(get_session()).kept(
-        (str(get_locale()), request.full_path, tuple(rows)),
+        (str(get_locale()), tuple(sorted(selection.args().items())), column.key, descending,
+         tuple(rows)),
         lambda: render_template(
             "scoreboard/_tables.html", groups=groups, columns=COLUMNS, selection=selection,
             sort=column.key, descending=descending, percent=percent, days=days,
@@ -174,7 +175,7 @@ def index():
 
 
 class RenderedTables(EngineMemo):
-    """The scoreboard's tables as HTML, kept per language, address and figures.
+    """The scoreboard's tables as HTML, kept per language, selection, sort and figures.
 
     A hundred and fifty agencies of seventeen columns took most of the page's time to
     render, and the figures change only when the statistics are refreshed (every ten
