@@ -139,14 +139,20 @@ def test_the_same_form_sent_twice_creates_one_case_and_shows_its_receipt_again(c
     assert code not in second.get_data(as_text=True)  # the receipt was already shown and taken
 
 
-def test_a_double_click_shows_the_same_receipt_to_the_second_request(client, factory, session):
-    """Both requests leave the browser before the first answer: the second carries the old cookie."""
+def _sent_again_with_the_old_cookie(client, factory):
+    """The form sent, then sent again as if the first answer never arrived: the second request
+    carries the cookie from before the first. The first receipt's code, and the second answer."""
     page = ReportPage(client, factory)
     cookie = client.get_cookie("portal_session").value
     first = page.send()
     code = CODE.search(client.get(first.headers["Location"]).get_data(as_text=True)).group(1)
     client.set_cookie("portal_session", cookie)
-    second = page.send()
+    return code, page.send()
+
+
+def test_a_double_click_shows_the_same_receipt_to_the_second_request(client, factory, session):
+    """Both requests leave the browser before the first answer: the second carries the old cookie."""
+    code, second = _sent_again_with_the_old_cookie(client, factory)
     assert count(session, Case) == 1
     assert second.status_code == 200
     assert CODE.search(second.get_data(as_text=True)).group(1) == code
@@ -158,12 +164,7 @@ def test_a_form_sent_again_after_a_lost_answer_gets_its_receipt_even_at_the_limi
     """The first answer never arrived (the old cookie is sent again), and this session has
     now used up its reports: it is told its report was received, not that it was refused."""
     app.config.update(REPORT_LIMIT_PER_SESSION=1)
-    page = ReportPage(client, factory)
-    cookie = client.get_cookie("portal_session").value
-    first = page.send()
-    code = CODE.search(client.get(first.headers["Location"]).get_data(as_text=True)).group(1)
-    client.set_cookie("portal_session", cookie)
-    second = page.send()
+    code, second = _sent_again_with_the_old_cookie(client, factory)
     assert (second.status_code, count(session, Case)) == (200, 1)
     assert CODE.search(second.get_data(as_text=True)).group(1) == code
 
