@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -147,10 +148,20 @@ def _candidates(session: Session, query: Select) -> list[tuple[int, int, int]]:
     return rows
 
 
-def _load(session: Session, ids: list[int]) -> dict[int, Case]:
+def _still_due(session: Session, batch: list[tuple[int, int, int]],
+               result: SweepResult) -> Iterator[tuple[Case, int]]:
+    """The batch's cases as they are now, each with its target rung. A case changed since it
+    was found is counted as skipped: the next run looks at it again."""
     # populate_existing: a case still in the session is read anew, with its current version.
-    return {case.id: case for case in session.scalars(
-        select(Case).where(Case.id.in_(ids)).execution_options(populate_existing=True))}
+    cases = {case.id: case for case in session.scalars(
+        select(Case).where(Case.id.in_([case_id for case_id, _version, _target in batch]))
+        .execution_options(populate_existing=True))}
+    for case_id, version, target in batch:
+        case = cases.get(case_id)
+        if case is None or case.version != version:
+            result.skipped += 1
+            continue
+        yield case, target
 
 
 def sweep(session: Session, today: date | None = None, *,
@@ -190,14 +201,9 @@ def _batch_at_once(session: Session, batch: list[tuple[int, int, int]], today: d
     fails or was changed meanwhile: then nothing of it is kept."""
     done = SweepResult(today)
     try:
-        cases = _load(session, [case_id for case_id, _version, _target in batch])
         # The assignment a closing case reads must not flush the cases changed before it.
         with session.no_autoflush:
-            for case_id, version, target in batch:
-                case = cases.get(case_id)
-                if case is None or case.version != version:
-                    done.skipped += 1  # changed since it was found: the next run looks again
-                    continue
+            for case, target in _still_due(session, batch, done):
                 _act(session, case, target, today, calendar, done)
         session.commit()
     except Exception as error:  # noqa: BLE001 - told apart case by case, where each one is logged
@@ -212,12 +218,7 @@ def _batch_at_once(session: Session, batch: list[tuple[int, int, int]], today: d
 def _batch_case_by_case(session: Session, batch: list[tuple[int, int, int]], today: date,
                         calendar: WorkingCalendar, result: SweepResult,
                         each_case_commits: bool) -> None:
-    cases = _load(session, [case_id for case_id, _version, _target in batch])
-    for case_id, version, target in batch:
-        case = cases.get(case_id)
-        if case is None or case.version != version:
-            result.skipped += 1
-            continue
+    for case, target in _still_due(session, batch, result):
         _handle(session, case, target, today, calendar, result)
         if each_case_commits:
             session.commit()
